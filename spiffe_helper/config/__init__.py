@@ -1,0 +1,1 @@
+"""helper.conf: HCL1 / JSON / TOML decoding and validation with the Go helper's rules."""

@@ -1,0 +1,1 @@
+"""Child process supervision: spawning, reaping, signal forwarding, pid files."""

@@ -1,0 +1,1 @@
+"""Credential files on disk: rendering and atomic, consistent writing."""

@@ -26,13 +26,13 @@ system-deps:
 	@sh scripts/system-deps.sh
 
 test: $(BIN)/.installed-test system-deps
-	$(BIN)/ruff check spiffe_helper tests bench
+	$(BIN)/ruff check spiffe_helper tests bench examples
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed-test
-	$(BIN)/ruff check spiffe_helper tests bench
-	$(BIN)/ruff format --check spiffe_helper tests bench
+	$(BIN)/ruff check spiffe_helper tests bench examples
+	$(BIN)/ruff format --check spiffe_helper tests bench examples
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed-test

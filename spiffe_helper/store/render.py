@@ -1,0 +1,103 @@
+"""The bytes of every credential file, exactly as the Go spiffe-helper writes them. Pure: no I/O.
+
+- Certificates: PEM ``CERTIFICATE`` blocks (64-column base64, ``\\n`` line ends, trailing newline), leaf first.
+- Private key: PKCS#8 ``PRIVATE KEY`` PEM, unencrypted, for every key type (Go's ``MarshalPKCS8PrivateKey``).
+- Bundle: own trust-domain roots in the agent's order, then the SVID's intermediates when
+  ``add_intermediates_to_bundle``, then every other trust domain's roots sorted by name when
+  ``include_federated_domains``.
+- JWT-SVID: the raw compact token, no newline.
+- JWT bundle: compact JSON object ``{"<td name>": "<std base64 of the JWKS>"}`` with sorted keys and no
+  trailing newline (Go's ``json.Marshal`` of a map). The JWKS bytes are the agent's own: Go re-marshals them
+  with a random key order, so no byte-exact form exists to copy, and keeping the agent's bytes makes an
+  unchanged bundle render to unchanged bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from spiffe_helper.jwt import JwtBundleSet, JwtSvid
+from spiffe_helper.spiffeid import SpiffeId
+from spiffe_helper.svid import X509Context
+
+
+@dataclass(frozen=True)
+class X509Options:
+    """The config keys that shape the X.509 files."""
+
+    hint: str = ""
+    add_intermediates_to_bundle: bool = False
+    include_federated_domains: bool = False
+    omit_expired: bool = False
+
+
+@dataclass(frozen=True)
+class X509Pem:
+    """The three X.509 payloads of one update. ``key`` never appears in a repr."""
+
+    spiffe_id: SpiffeId
+    cert: bytes
+    key: bytes = field(repr=False)
+    bundle: bytes
+    not_after: dt.datetime
+
+
+def pem_certificates(certs: Iterable[x509.Certificate]) -> bytes:
+    """Concatenated PEM ``CERTIFICATE`` blocks in the given order."""
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def pem_private_key(key: PrivateKeyTypes) -> bytes:
+    """Unencrypted PKCS#8 ``PRIVATE KEY`` PEM (what Go's ``MarshalPKCS8PrivateKey`` + pem encoding give)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _unexpired(certs: Iterable[x509.Certificate], now: dt.datetime, omit_expired: bool) -> list[x509.Certificate]:
+    # Go drops a certificate when NotAfter < now; one expiring exactly now is kept.
+    if not omit_expired:
+        return list(certs)
+    return [c for c in certs if not c.not_valid_after_utc < now]
+
+
+def render_x509(ctx: X509Context, opts: X509Options, now: dt.datetime | None = None) -> X509Pem:
+    """Select the SVID (by hint) and render cert chain, key and bundle; SvidError when it cannot."""
+    now = now or dt.datetime.now(dt.UTC)
+    svid = ctx.svid_for_hint(opts.hint)
+    own = ctx.bundle_for(svid.spiffe_id.trust_domain)
+    chain = [svid.leaf] if opts.add_intermediates_to_bundle else list(svid.certificates)
+    bundle = list(own.authorities)
+    if opts.add_intermediates_to_bundle:
+        bundle += svid.intermediates
+    if opts.include_federated_domains:
+        for fed in ctx.federated_bundles(svid.spiffe_id.trust_domain):
+            bundle += fed.authorities
+    return X509Pem(
+        spiffe_id=svid.spiffe_id,
+        cert=pem_certificates(_unexpired(chain, now, opts.omit_expired)),
+        key=pem_private_key(svid.private_key),
+        bundle=pem_certificates(_unexpired(bundle, now, opts.omit_expired)),
+        not_after=svid.expires_at,
+    )
+
+
+def render_jwt_svid(svid: JwtSvid) -> bytes:
+    """The token itself, no trailing newline."""
+    return svid.token.encode("ascii")
+
+
+def render_jwt_bundles(bundles: JwtBundleSet) -> bytes:
+    """``{"td": base64(JWKS)}`` for every trust domain, keys sorted, compact, no newline."""
+    doc = {td.name: base64.b64encode(b.jwks).decode("ascii") for td, b in bundles.bundles.items()}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")

@@ -28,6 +28,7 @@ DEFAULT_LEEWAY = dt.timedelta(minutes=1)
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
+_ES_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 _ALGS = {f"{family}{bits}" for family in ("RS", "ES", "PS") for bits in _HASHES}
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -156,7 +157,8 @@ def _verify(alg: str, key: PublicKey, data: bytes, sig: bytes) -> bool:
     algorithm = _HASHES[alg[2:]]()
     try:
         if alg.startswith("ES"):
-            if not isinstance(key, ec.EllipticCurvePublicKey):
+            # RFC 7518 3.4: each ES algorithm is bound to one curve (ES256 on P-256, ...).
+            if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != _ES_CURVES[alg]:
                 return False
             half = len(sig) // 2
             r, s = int.from_bytes(sig[:half], "big"), int.from_bytes(sig[half:], "big")

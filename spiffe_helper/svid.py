@@ -103,7 +103,11 @@ class X509Svid:
     def validate(self, bundle: X509Bundle, now: dt.datetime) -> None:
         """Apply the X509-SVID leaf rules, the key/leaf match and path validation to ``bundle``."""
         name = str(self.spiffe_id)
-        if spiffe_id_of(self.leaf) != self.spiffe_id:
+        try:
+            leaf_id = spiffe_id_of(self.leaf)
+        except SvidError as exc:
+            raise SvidError(f"X.509-SVID {name!r}: {exc}") from None
+        if leaf_id != self.spiffe_id:
             raise SvidError(f"X.509-SVID {name!r}: leaf URI SAN does not match the SPIFFE ID")
         if not self.spiffe_id.path:
             raise SvidError(f"X.509-SVID {name!r}: the SPIFFE ID of a leaf must have a path")
@@ -155,12 +159,23 @@ class X509Context:
         now: dt.datetime | None = None,
     ) -> X509Context:
         """Build and validate a context from one ``X509SVIDResponse``; any invalid part rejects it whole."""
-        now = now or dt.datetime.now(dt.UTC)
+        try:
+            return cls._from_wire(svids, federated_bundles, now or dt.datetime.now(dt.UTC))
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            # cryptography parses extensions and keys lazily: a malformed one surfaces here, at first use.
+            raise SvidError(f"X.509 response has a malformed certificate or key: {exc}") from None
+
+    @classmethod
+    def _from_wire(
+        cls, svids: Sequence[WireX509Svid], federated_bundles: Mapping[str, bytes], now: dt.datetime
+    ) -> X509Context:
         if not svids:
             raise SvidError("X.509 response contains no SVIDs")
         bundles: dict[TrustDomain, X509Bundle] = {}
         for key, blob in federated_bundles.items():
             td = TrustDomain.parse(key)
+            if td in bundles:  # "td" and "spiffe://td" both present: the spec says reject
+                raise SvidError(f"X.509 response has two bundles for trust domain {td.name!r}")
             bundles[td] = X509Bundle.from_der(td, blob)
         # Each SVID's own bundle field wins over a federated entry for the same trust domain.
         for wire in svids:
@@ -221,6 +236,13 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def _may_sign_certificates(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign)
+    except x509.ExtensionNotFound:
+        return True  # no key usage extension means no restriction (RFC 5280 4.2.1.3)
+
+
 def _verify_chain(chain: tuple[x509.Certificate, ...], bundle: X509Bundle, now: dt.datetime, name: str) -> None:
     """Path validation: each link signed by the next, intermediates are CAs, all in their validity window,
     and the last one signed by (or equal to) one of the trust domain's authorities."""
@@ -231,8 +253,8 @@ def _verify_chain(chain: tuple[x509.Certificate, ...], bundle: X509Bundle, now: 
             raise SvidError(f"X.509-SVID {name!r}: certificate {i} has expired")
     for i in range(len(chain) - 1):
         issuer = chain[i + 1]
-        if not _is_ca(issuer):
-            raise SvidError(f"X.509-SVID {name!r}: intermediate certificate {i + 1} is not a CA")
+        if not _is_ca(issuer) or not _may_sign_certificates(issuer):
+            raise SvidError(f"X.509-SVID {name!r}: intermediate certificate {i + 1} is not a signing CA")
         if not _issued_by(chain[i], issuer):
             raise SvidError(f"X.509-SVID {name!r}: certificate {i} is not signed by certificate {i + 1}")
     last = chain[-1]

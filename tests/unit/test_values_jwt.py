@@ -225,7 +225,6 @@ def test_bundle_set_keys_in_both_forms(ec_key: Key) -> None:
         JwtBundleSet.from_wire({"spiffe://Bad_TD": doc})
 
 
-@pytest.mark.xfail(strict=True, reason="jwt.py does not yet tie ES256/384/512 to P-256/384/521 (RFC 7518 3.4)")
 def test_es256_with_a_p384_key_is_rejected() -> None:
     key = ec.generate_private_key(ec.SECP384R1())
     token = sign_jwt(key, claims(), alg="ES256")  # signed with SHA-256 on P-384: not a valid ES256 JWS

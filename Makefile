@@ -36,7 +36,7 @@ lint: $(BIN)/.installed-test
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed-test
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # Regenerate the Workload API stubs; the runtime floor in pyproject.toml follows the tools version.
 proto: $(BIN)/.installed-test

@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRY = REPO / ".venv" / "bin" / "spiffe-helper"
-UNWIRED = "not wired into the daemon yet"
 T = TypeVar("T")
 
 

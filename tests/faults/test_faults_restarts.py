@@ -29,7 +29,7 @@ import psutil
 import pytest
 
 from spiffe_helper.devagent import DevAgentProcess
-from tests.faults.harness import UNWIRED, HelperProcess, eventually, wait_changed, write_conf
+from tests.faults.harness import HelperProcess, eventually, wait_changed, write_conf
 
 RESTARTS = 50
 DOWN_TIMES = (0.0, 0.05, 0.2, 0.6)
@@ -52,7 +52,6 @@ class RestartRun:
     helper_log: str = ""
     child_log: list[str] = field(default_factory=list)
     child_pids_alive: list[int] = field(default_factory=list)
-    unwired: bool = False
 
 
 class FilesPresent(threading.Thread):
@@ -106,9 +105,7 @@ def restart_run() -> Iterator[RestartRun]:
         )
         with HelperProcess(conf) as helper:
             helper.wait_for(r"X\.509 certificates updated")
-            run.unwired = UNWIRED in helper.output()
-            if not run.unwired:
-                eventually(lambda: child_log.exists() and child_log.read_text().startswith("ready"), 30, what="child")
+            eventually(lambda: child_log.exists() and child_log.read_text().startswith("ready"), 30, what="child")
             watcher = FilesPresent(files, run)
             watcher.start()
             budget = time.monotonic() + SCENARIO_BUDGET
@@ -170,8 +167,6 @@ def test_files_never_removed_and_no_traceback(restart_run: RestartRun) -> None:
 
 
 def test_child_started_once_and_never_restarted(restart_run: RestartRun) -> None:
-    if restart_run.unwired:
-        pytest.skip("blocked on wiring: spiffe-helper does not start `cmd` yet (supervisor not wired in app.py)")
     ready = [line for line in restart_run.child_log if line.startswith("ready")]
     assert len(ready) == 1, restart_run.child_log
     assert len(restart_run.child_pids_alive) == 1, "the child is no longer running"

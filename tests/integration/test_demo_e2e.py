@@ -15,23 +15,14 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from spiffe_helper.demo_timeline import IDS
-
-# Printed by app.py while the process supervisor is not wired in: the helper then never starts `cmd`.
-NOT_WIRED = "not wired into the daemon yet"
 
 
 def demo_argv(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("spiffe-helper")
     base = [str(script)] if script.exists() else [sys.executable, "-c", "from spiffe_helper.cli import main; main()"]
     return [*base, "demo", *args]
-
-
-def skip_if_not_wired(output: str) -> None:
-    if NOT_WIRED in output and "fetch ok" not in output:
-        pytest.skip("spiffe_helper.app does not start `cmd` yet (process supervisor not wired)")
 
 
 def test_bounded_demo_passes_across_rotations_and_refuses_the_intruder() -> None:
@@ -42,7 +33,6 @@ def test_bounded_demo_passes_across_rotations_and_refuses_the_intruder() -> None
         timeout=120,
     )
     out = proc.stdout + proc.stderr
-    skip_if_not_wired(out)
     assert proc.returncode == 0, out
     assert out.count("[ok]") == 4 and "[FAIL]" not in out, out
     assert f"REFUSED {IDS['intruder']}" in out
@@ -74,7 +64,7 @@ def test_ctrl_c_stops_everything_cleanly() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line)
-            if "fetch ok" in line or NOT_WIRED in line:
+            if "fetch ok" in line:
                 ready.set()
 
     reader = threading.Thread(target=pump, daemon=True)
@@ -93,7 +83,6 @@ def test_ctrl_c_stops_everything_cleanly() -> None:
             proc.wait()
     reader.join(timeout=10)
     out = "".join(lines)
-    skip_if_not_wired(out)
     assert code == 0, out
     assert "summary:" in out and "Traceback" not in out
     alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

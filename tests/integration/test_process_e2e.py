@@ -1,7 +1,6 @@
 """End to end: dev agent -> spiffe-helper (CLI, daemon, writer) -> supervised child / health endpoints.
 
-The helper runs as a real process: tests/helpers/wired_helper.py, the real CLI with the process runtime and
-health server wired into the daemon the way app.py is meant to (see that file).
+The helper runs as a real process: the installed ``spiffe-helper`` console script.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from spiffe_helper.devagent.harness import DevAgentProcess
-from tests.helpers.procs import HELPERS, PYTHON, SIGECHO, eventually, lines
+from tests.helpers.procs import PYTHON, SIGECHO, eventually, lines
 
-HELPER = [PYTHON, str(HELPERS / "wired_helper.py")]
+HELPER = [str(Path(PYTHON).with_name("spiffe-helper"))]
 FILES = ("svid.pem", "svid_key.pem", "svid_bundle.pem")
 
 

@@ -17,12 +17,12 @@ import pytest
 from cryptography import x509
 
 from spiffe_helper.devagent.harness import DevAgentProcess
-from tests.helpers.procs import HELPERS, PYTHON, eventually
+from tests.helpers.procs import PYTHON, eventually
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (make system-deps installs nginx-light)")
 
-HELPER = [PYTHON, str(HELPERS / "wired_helper.py")]
+HELPER = [str(Path(PYTHON).with_name("spiffe-helper"))]
 ROTATIONS = 20
 
 NGINX_CONF = """\

@@ -13,7 +13,6 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 
-from spiffe_helper.config.argsplit import ArgsSyntaxError, split_args
 from spiffe_helper.config.decoder import Decoded
 from spiffe_helper.config.gostrconv import go_quote
 from spiffe_helper.config.loader import ParsedConfig
@@ -39,6 +38,7 @@ from spiffe_helper.config.model import (
     go_path_join,
 )
 from spiffe_helper.config.validate_ours import Checker, check_file_names, lifecycle_conflicts, log_level
+from spiffe_helper.process.cmdargs import CmdArgsError, split_cmd_args
 
 log = logging.getLogger("spiffe_helper.config")
 
@@ -185,8 +185,8 @@ def validate(
     assert isinstance(cmd_args, str | tuple)
     if isinstance(cmd_args, str) and cmd_args and cmd:
         try:
-            split_args(cmd_args)
-        except ArgsSyntaxError as e:
+            split_cmd_args(cmd_args)
+        except CmdArgsError as e:
             say(f"cmd_args cannot be split into arguments ({e}); starting cmd will fail")
     for key, sig in (("renew_signal", renew_signal), ("reload.signal", reload_signal)):
         if sig and sig not in signal.Signals.__members__:
@@ -284,8 +284,8 @@ def _argv(c: Checker, block: Decoded, name: str) -> tuple[str, ...]:
     if not args:
         return ()
     try:
-        return tuple(split_args(args))
-    except ArgsSyntaxError as e:
+        return tuple(split_cmd_args(args))
+    except CmdArgsError as e:
         c.fail(f"{name}.args: {e}", "args", block=block)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from spiffe_helper.config.argsplit import ArgsSyntaxError, split_args
 from spiffe_helper.config.gostrconv import (
     GoSyntaxError,
     go_quote,
@@ -16,6 +15,7 @@ from spiffe_helper.config.gostrconv import (
     parse_int,
 )
 from spiffe_helper.config.model import go_path_clean, go_path_join
+from spiffe_helper.process.cmdargs import CmdArgsError, split_cmd_args
 
 
 @pytest.mark.parametrize(
@@ -155,7 +155,7 @@ def test_go_path_clean_edge_cases() -> None:
     ],
 )
 def test_split_args_like_go_csv(text: str, argv: list[str]) -> None:
-    assert split_args(text) == argv
+    assert split_cmd_args(text) == argv
 
 
 @pytest.mark.parametrize(
@@ -166,11 +166,11 @@ def test_split_args_like_go_csv(text: str, argv: list[str]) -> None:
     ],
 )
 def test_split_args_errors(text: str, message: str) -> None:
-    with pytest.raises(ArgsSyntaxError) as info:
-        split_args(text)
+    with pytest.raises(CmdArgsError) as info:
+        split_cmd_args(text)
     assert str(info.value) == message
 
 
 def test_split_args_hcl_escaped_quotes_fail() -> None:
-    with pytest.raises(ArgsSyntaxError, match='extraneous or missing " in quoted-field'):
-        split_args('-c "echo \\"hello\\""')
+    with pytest.raises(CmdArgsError, match='extraneous or missing " in quoted-field'):
+        split_cmd_args('-c "echo \\"hello\\""')

@@ -66,7 +66,8 @@ class StartConfig:
 class ReloadConfig:
     """The ``reload { ... }`` block (PR #410): what to do when new credentials are written.
 
-    ``signal`` is sent to the started workload (and to the PID in ``pid_file_name`` when set); ``cmd`` with
+    ``signal`` is sent to the PID in ``pid_file_name`` when that is set, otherwise to the started workload
+    (not both: a shell wrapper started by ``start {}`` would die of an untrapped SIGHUP); ``cmd`` with
     ``args`` is run to completion instead of, or in addition to, signalling.
     """
 

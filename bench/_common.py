@@ -7,15 +7,12 @@ and the reference it compares against, measured in the same run.
 from __future__ import annotations
 
 import ctypes
-import fcntl
-import hashlib
 import math
 import os
 import platform
 import queue
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,9 +27,12 @@ VENV_BIN = REPO / ".venv" / "bin"
 HELPER = VENV_BIN / "spiffe-helper"
 VENV_PYTHON = VENV_BIN / "python"
 
-# The same requirement and cache key as tests/integration/test_devagent_interop.py, so the bench reuses the
-# virtualenv the interop test built (and builds it, identically, when the bench runs first).
-SPIFFE_REQUIREMENT = "spiffe>=0.3.2"
+# The py-spiffe reference comes from the virtualenv the interop test uses (one helper, one cache).
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from tests.pyspiffe_env import pyspiffe_python  # noqa: E402
+
+__all__ = ["pyspiffe_python"]  # re-exported for the benches
 
 
 # -- machine ---------------------------------------------------------------------------------------------
@@ -170,33 +170,6 @@ def process_tree_rss(pid: int) -> int:
         with suppress(psutil.Error):
             total += child.memory_info().rss
     return int(total)
-
-
-# -- py-spiffe reference ---------------------------------------------------------------------------------
-def pyspiffe_python() -> Path:
-    """The Python of a cached virtualenv with py-spiffe (built on first use; needs PyPI once)."""
-    key = hashlib.sha256(f"{SPIFFE_REQUIREMENT}|{sys.version_info[:2]}".encode()).hexdigest()[:12]
-    venv = Path(f"/tmp/sh-pyspiffe-{key}")
-    python = venv / "bin" / "python"
-    ready = venv / ".installed"
-    with open(f"/tmp/sh-pyspiffe-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not ready.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-            subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", SPIFFE_REQUIREMENT],
-                check=True,
-                timeout=600,
-            )
-            version = subprocess.run(
-                [str(python), "-c", "import importlib.metadata as m; print(m.version('spiffe'))"],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-            ready.write_text(version + "\n")
-    return python
 
 
 # -- configs and scratch directories ---------------------------------------------------------------------

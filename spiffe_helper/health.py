@@ -18,12 +18,10 @@ import contextlib
 import json
 import logging
 import os
-import posixpath
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Protocol
@@ -35,20 +33,10 @@ log = logging.getLogger("spiffe_helper.health")
 
 UNWRITTEN = "unwritten"
 WRITTEN = "written"
-FAILED = "failed"
 
 
 class HealthServerError(SpiffeHelperError):
     """The health server cannot listen (port in use, bad address)."""
-
-
-def go_path_join(*parts: str) -> str:
-    """Go's ``path.Join``: the keys of ``jwt_write_status`` (``certs/jwt.token``); no absolute override."""
-    joined = "/".join(p for p in parts if p)
-    if not joined:
-        return ""
-    cleaned = posixpath.normpath(joined)
-    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
 @dataclass(frozen=True)
@@ -147,77 +135,11 @@ class HealthReport(Protocol):
 
 
 class HealthSource(Protocol):
-    """Anything with a thread-safe ``snapshot()`` (:class:`HealthState` is one)."""
+    """Anything with a thread-safe ``snapshot()`` (:class:`StatusHealth` is one)."""
 
     def snapshot(self) -> HealthReport:
         """The current verdicts."""
         ...
-
-
-class HealthState:
-    """Write statuses, SVID expiry and agent reachability, safe to update from any thread.
-
-    JWT keys are Go's ``path.Join(cert_dir, file)`` (see :func:`go_path_join`) for the JWT bundle file and
-    each JWT SVID file. ``expires_at`` values are POSIX timestamps.
-    """
-
-    def __init__(
-        self,
-        *,
-        x509: bool,
-        jwt_paths: Iterable[str] = (),
-        failure_threshold: int = 1,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._lock = threading.Lock()
-        self._clock = clock
-        self._threshold = failure_threshold
-        self._x509: OutputState | None = None
-        self._jwt: dict[str, OutputState] = {}
-        self._agent_reachable = True
-        self.configure(x509=x509, jwt_paths=jwt_paths)
-
-    def configure(self, *, x509: bool, jwt_paths: Iterable[str]) -> None:
-        """Set which outputs exist (after a config reload); outputs that remain keep their state."""
-        with self._lock:
-            self._x509 = (self._x509 or OutputState()) if x509 else None
-            self._jwt = {p: self._jwt.get(p, OutputState()) for p in jwt_paths}
-
-    def x509_written(self, expires_at: float | None = None) -> None:
-        """The X.509 files were written; ``expires_at`` is the SVID leaf's notAfter."""
-        with self._lock:
-            if self._x509 is not None:
-                self._x509 = OutputState(WRITTEN, 0, expires_at)
-
-    def x509_failed(self) -> None:
-        """Writing the X.509 files failed (the previous files, if any, are still in place)."""
-        with self._lock:
-            if self._x509 is not None:
-                self._x509 = replace(self._x509, status=FAILED, failures=self._x509.failures + 1)
-
-    def jwt_written(self, path: str, expires_at: float | None = None) -> None:
-        """The JWT file at ``path`` was written; ``expires_at`` is the token's ``exp`` (None for bundles)."""
-        with self._lock:
-            if path in self._jwt:
-                self._jwt[path] = OutputState(WRITTEN, 0, expires_at)
-
-    def jwt_failed(self, path: str) -> None:
-        """Writing the JWT file at ``path`` failed."""
-        with self._lock:
-            out = self._jwt.get(path)
-            if out is not None:
-                self._jwt[path] = replace(out, status=FAILED, failures=out.failures + 1)
-
-    def set_agent_reachable(self, reachable: bool) -> None:
-        """Whether the Workload API currently answers (streams connected)."""
-        with self._lock:
-            self._agent_reachable = reachable
-
-    def snapshot(self) -> HealthSnapshot:
-        """Evaluate liveness and readiness now."""
-        with self._lock:
-            x509, jwt, reachable = self._x509, dict(self._jwt), self._agent_reachable
-        return assess(x509, jwt, agent_reachable=reachable, now=self._clock(), failure_threshold=self._threshold)
 
 
 class CredentialSnapshotLike(Protocol):
@@ -231,6 +153,12 @@ class CredentialSnapshotLike(Protocol):
     def x509_not_after(self) -> datetime | None: ...
     @property
     def agent_error(self) -> str: ...
+    @property
+    def x509_failures(self) -> int: ...
+    @property
+    def jwt_failures(self) -> Mapping[str, int]: ...
+    @property
+    def jwt_not_after(self) -> Mapping[str, datetime]: ...
 
 
 class CredentialStatusLike(Protocol):
@@ -242,12 +170,15 @@ class CredentialStatusLike(Protocol):
 class StatusHealth:
     """A :class:`HealthSource` over the orchestrator's credential status object (no second state to feed).
 
-    That status keeps Go's write states, the X.509-SVID's notAfter and the last agent error; it counts no
-    consecutive failures, so a failed write counts once (Go's rule) and JWT-SVID expiry is not judged.
+    That status keeps Go's write states, consecutive write failures, the SVIDs' expiry on disk and the last
+    agent error; ``failure_threshold`` failed writes in a row end liveness (1, the default, is Go's rule).
     """
 
-    def __init__(self, status: CredentialStatusLike, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, status: CredentialStatusLike, *, failure_threshold: int = 1, clock: Callable[[], float] = time.time
+    ) -> None:
         self._status = status
+        self._threshold = failure_threshold
         self._clock = clock
 
     def snapshot(self) -> HealthSnapshot:
@@ -256,9 +187,14 @@ class StatusHealth:
         x509 = None
         if s.x509 is not None:
             expires = s.x509_not_after.timestamp() if s.x509_not_after is not None else None
-            x509 = OutputState(str(s.x509), int(s.x509 == FAILED), expires)
-        jwt = {p: OutputState(str(v), int(v == FAILED)) for p, v in s.jwt.items()}
-        return assess(x509, jwt, agent_reachable=not s.agent_error, now=self._clock())
+            x509 = OutputState(str(s.x509), s.x509_failures, expires)
+        jwt = {}
+        for path, state in s.jwt.items():
+            not_after = s.jwt_not_after.get(path)
+            expires = not_after.timestamp() if not_after is not None else None
+            jwt[path] = OutputState(str(state), s.jwt_failures.get(path, 0), expires)
+        reachable = not s.agent_error
+        return assess(x509, jwt, agent_reachable=reachable, now=self._clock(), failure_threshold=self._threshold)
 
 
 _REASONS = {200: "OK", 404: "Not Found", 400: "Bad Request", 503: "Service Unavailable"}

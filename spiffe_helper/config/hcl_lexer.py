@@ -65,8 +65,12 @@ class PositionIndex:
         return Pos(line, index - self._starts[line - 1] + 1 + extra_columns)
 
 
-class Scanner:
-    """Produces HCL1 tokens on demand; ``error`` holds the last scanner error (position, message)."""
+class ScannerBase:
+    """What the HCL and JSON scanners share: the read position, Go's error positions and the escape rules.
+
+    ``_next``, ``_unread`` and ``_scan_digits`` differ between the two Go scanners (NUL and U+E123 handling,
+    end of input inside an escape), so each subclass has its own.
+    """
 
     def __init__(self, src: str) -> None:
         self.src = src
@@ -76,6 +80,42 @@ class Scanner:
         self.eof_reads = 0
         self.index = PositionIndex(src)
         self.error: tuple[Pos, str] | None = None
+
+    def _next(self) -> str:
+        raise NotImplementedError
+
+    def _scan_digits(self, ch: str, base: int, n: int) -> None:
+        raise NotImplementedError
+
+    def _peek(self) -> str:
+        return self.src[self.i] if self.i < self.n else EOF
+
+    def _recent_pos(self) -> Pos:
+        if self.last >= self.n:
+            return self.index.pos(self.n, self.eof_reads - 1)
+        return self.index.pos(self.last)
+
+    def _err(self, msg: str) -> None:
+        self.error = (self._recent_pos(), msg)
+
+    def _scan_escape(self) -> None:
+        ch = self._next()
+        if ch != EOF and ch in 'abfnrtv\\"':
+            return
+        if ch != EOF and "0" <= ch <= "7":
+            self._scan_digits(ch, 8, 3)
+        elif ch == "x":
+            self._scan_digits(self._next(), 16, 2)
+        elif ch == "u":
+            self._scan_digits(self._next(), 16, 4)
+        elif ch == "U":
+            self._scan_digits(self._next(), 16, 8)
+        else:
+            self._err("illegal char escape")
+
+
+class Scanner(ScannerBase):
+    """Produces HCL1 tokens on demand; ``error`` holds the last scanner error (position, message)."""
 
     # -- character level -------------------------------------------------------------------------------
     def _next(self) -> str:
@@ -100,23 +140,12 @@ class Scanner:
         self.i -= 1
         self.last = self.i - 1
 
-    def _peek(self) -> str:
-        return self.src[self.i] if self.i < self.n else EOF
-
     def _skip(self, pattern: re.Pattern[str]) -> None:
         """Fast path: consume a run of characters that need no special handling."""
         end = pattern.match(self.src, self.i).end()  # type: ignore[union-attr]
         if end > self.i:
             self.i = end
             self.last = end - 1
-
-    def _recent_pos(self) -> Pos:
-        if self.last >= self.n:
-            return self.index.pos(self.n, self.eof_reads - 1)
-        return self.index.pos(self.last)
-
-    def _err(self, msg: str) -> None:
-        self.error = (self._recent_pos(), msg)
 
     # -- tokens ----------------------------------------------------------------------------------------
     def scan_significant(self) -> Token:
@@ -267,21 +296,6 @@ class Scanner:
                 braces -= 1
             if ch == "\\":
                 self._scan_escape()
-
-    def _scan_escape(self) -> None:
-        ch = self._next()
-        if ch != EOF and ch in 'abfnrtv\\"':
-            return
-        if ch != EOF and "0" <= ch <= "7":
-            self._scan_digits(ch, 8, 3)
-        elif ch == "x":
-            self._scan_digits(self._next(), 16, 2)
-        elif ch == "u":
-            self._scan_digits(self._next(), 16, 4)
-        elif ch == "U":
-            self._scan_digits(self._next(), 16, 8)
-        else:
-            self._err("illegal char escape")
 
     def _scan_digits(self, ch: str, base: int, n: int) -> None:
         start = n

@@ -21,7 +21,7 @@ from spiffe_helper.config.hcl_ast import (
     Tok,
     Token,
 )
-from spiffe_helper.config.hcl_lexer import EOF, PositionIndex, _digit_val, _is_decimal, _is_digit, _is_letter
+from spiffe_helper.config.hcl_lexer import EOF, ScannerBase, _digit_val, _is_decimal, _is_digit, _is_letter
 from spiffe_helper.config.hcl_parser import MAX_DEPTH, HclSyntaxError
 
 _SINGLE = {
@@ -34,17 +34,8 @@ _SINGLE = {
 }
 
 
-class JsonScanner:
+class JsonScanner(ScannerBase):
     """hashicorp/hcl's JSON scanner (its own number, identifier and string rules)."""
-
-    def __init__(self, src: str) -> None:
-        self.src = src
-        self.n = len(src)
-        self.i = 0
-        self.last = -1
-        self.eof_reads = 0
-        self.index = PositionIndex(src)
-        self.error: tuple[Pos, str] | None = None
 
     def _next(self) -> str:
         if self.i >= self.n:
@@ -62,17 +53,6 @@ class JsonScanner:
         if self.i > 0 and self.last < self.n:
             self.i -= 1
             self.last = self.i - 1
-
-    def _peek(self) -> str:
-        return self.src[self.i] if self.i < self.n else EOF
-
-    def _recent_pos(self) -> Pos:
-        if self.last >= self.n:
-            return self.index.pos(self.n, self.eof_reads - 1)
-        return self.index.pos(self.last)
-
-    def _err(self, msg: str) -> None:
-        self.error = (self._recent_pos(), msg)
 
     def scan(self) -> Token:
         """The next token."""
@@ -166,21 +146,6 @@ class JsonScanner:
                 return
             if ch == "\\":
                 self._scan_escape()
-
-    def _scan_escape(self) -> None:
-        ch = self._next()
-        if ch != EOF and ch in 'abfnrtv\\"':
-            return
-        if ch != EOF and "0" <= ch <= "7":
-            self._scan_digits(ch, 8, 3)
-        elif ch == "x":
-            self._scan_digits(self._next(), 16, 2)
-        elif ch == "u":
-            self._scan_digits(self._next(), 16, 4)
-        elif ch == "U":
-            self._scan_digits(self._next(), 16, 8)
-        else:
-            self._err("illegal char escape")
 
     def _scan_digits(self, ch: str, base: int, n: int) -> None:
         while n > 0 and _digit_val(ch) < base:

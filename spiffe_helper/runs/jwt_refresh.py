@@ -131,6 +131,6 @@ class JwtRefresher:
         for once in (self._fetch_failed, self._invalid, self._write_failed):
             once.reset()
         self._backoff.reset()
-        self.status.jwt_written(self.path)
+        self.status.jwt_written(self.path, svid.expiry)
         log.info("JWT SVID updated")
         return next_refresh_delay(svid.expiry, self._now())

@@ -133,7 +133,7 @@ class DaemonService:
                 return self.shutdown.code if self.shutdown.code is not None else code
             self.config, self.writer = self._pending
             self._pending = None
-            self.current.status = CredentialStatus(self.config.x509_enabled, self.writer.jwt_paths)
+            self.current.status = self.current.status.reconfigured(self.config.x509_enabled, self.writer.jwt_paths)
             self._generation = Shutdown()
             log.info("Configuration reloaded")
 

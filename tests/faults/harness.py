@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.helpers import procs
+
 REPO = Path(__file__).resolve().parents[2]
 ENTRY = REPO / ".venv" / "bin" / "spiffe-helper"
 T = TypeVar("T")
@@ -60,15 +62,8 @@ def write_conf(path: Path, values: Mapping[str, object], blocks: Mapping[str, Ma
 
 
 def eventually(cond: Callable[[], Any], timeout: float = 15.0, interval: float = 0.005, what: str = "") -> Any:
-    """Poll ``cond`` until it returns something truthy and return that; AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what or cond}")
-        time.sleep(interval)
+    """:func:`tests.helpers.procs.eventually` with the fault tests' defaults (a fine interval: races matter)."""
+    return procs.eventually(cond, timeout, interval, what)
 
 
 def wait_changed(get: Callable[[], T], before: T, timeout: float = 15.0, interval: float = 0.002, what: str = "") -> T:
@@ -140,16 +135,7 @@ class HelperProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         """Send ``sig`` and wait (SIGKILL after ``timeout``); the exit code."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return 0 if self.proc is None else procs.stop_process(self.proc, sig, timeout)
 
     def close(self) -> None:
         """Stop the child, kill what is left of its session, and remove the log."""

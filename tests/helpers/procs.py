@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -18,16 +19,29 @@ ORPHANS = str(HELPERS / "orphans.py")
 SUPERVISE = str(HELPERS / "supervise.py")
 
 
-def eventually(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``cond`` until it returns something truthy; that value, or AssertionError at the deadline."""
+def eventually(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> Any:
+    """Poll ``cond`` until it returns something truthy; that value, or AssertionError (naming ``what``, else
+    ``cond``) at the deadline. The one polling loop of the tests: the harnesses wrap it with their defaults."""
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {cond}")
+            raise AssertionError(f"condition not met within {timeout}s: {what or cond}")
         time.sleep(interval)
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+    """Send ``sig`` unless ``proc`` has exited, wait (SIGKILL after ``timeout``); the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def lines(path: Path | str) -> list[str]:

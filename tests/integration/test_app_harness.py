@@ -2,8 +2,8 @@
 except a check of the HCL rendering).
 
 :class:`Helper` writes ``helper.conf`` (HCL, the Go syntax) and runs ``spiffe-helper -config helper.conf``
-through ``spiffe_helper.cli`` when that module exists; before it does, a tiny driver builds the same
-``Config`` and calls ``spiffe_helper.app.run`` — either way a real process with real signals.
+(the installed console script, else ``spiffe_helper.cli`` with this interpreter): a real process with real
+signals.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,30 +21,14 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-ROOT = Path(__file__).resolve().parents[2]
-HAVE_CLI = (ROOT / "spiffe_helper" / "cli.py").exists()
+from tests.helpers import procs
 
-_DRIVER = """
-import json, sys
-from spiffe_helper.app import run
-from spiffe_helper.config.model import Config, JwtSvidConfig
-raw = json.load(open(sys.argv[1]))
-raw["jwt_svids"] = tuple(JwtSvidConfig(e["jwt_audience"], tuple(e.get("jwt_extra_audiences", ())),
-                         e["jwt_svid_file_name"]) for e in raw.get("jwt_svids", ()))
-sys.exit(run(Config(**raw)))
-"""
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def eventually(cond: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02) -> Any:
-    """Poll ``cond`` until truthy; its value, or AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+    """:func:`tests.helpers.procs.eventually` with the store/app tests' longer default deadline."""
+    return procs.eventually(cond, timeout, interval)
 
 
 def _hcl_value(value: Any) -> str:
@@ -81,7 +64,6 @@ class Helper:
         self.workdir = workdir
         self.conf = workdir / "helper.conf"
         self.conf.write_text(to_hcl(self.cfg))
-        (workdir / "helper.json").write_text(json.dumps(self.cfg))
         fd, log = tempfile.mkstemp(prefix="helper-", suffix=".log", dir=str(workdir))
         os.close(fd)
         self.log_path = Path(log)
@@ -90,18 +72,16 @@ class Helper:
     @property
     def command(self) -> list[str]:
         """The argv used to start the helper."""
-        if HAVE_CLI:
-            script = Path(sys.executable).parent / "spiffe-helper"  # the installed console script
-            if script.exists():
-                return [str(script), "-config", str(self.conf)]
-            return [
-                sys.executable,
-                "-c",
-                "import sys; from spiffe_helper.cli import main; sys.exit(main())",
-                "-config",
-                str(self.conf),
-            ]
-        return [sys.executable, "-c", _DRIVER, str(self.workdir / "helper.json")]
+        script = Path(sys.executable).parent / "spiffe-helper"  # the installed console script
+        if script.exists():
+            return [str(script), "-config", str(self.conf)]
+        return [
+            sys.executable,
+            "-c",
+            "import sys; from spiffe_helper.cli import main; sys.exit(main())",
+            "-config",
+            str(self.conf),
+        ]
 
     def start(self) -> Helper:
         """Start the child."""
@@ -129,14 +109,7 @@ class Helper:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Signal and wait; SIGKILL if it does not end in time."""
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return procs.stop_process(self.proc, sig, timeout)
 
     def output(self) -> str:
         """Everything the helper logged."""

@@ -1,25 +1,21 @@
 """Interoperability: py-spiffe (PyPI ``spiffe``), an independent client, against the dev agent.
 
 py-spiffe ships stubs with the same top-level protobuf names as ours, so it cannot share a process with
-them: it runs from its own virtualenv in a subprocess. The virtualenv is built once per requirement and
-Python version under /tmp and reused by later runs. No network means this test fails (CI has PyPI).
+them: it runs from its own virtualenv (:mod:`tests.pyspiffe_env`) in a subprocess. No network on the first
+run means this test fails (CI has PyPI).
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from spiffe_helper.devagent import DevAgentProcess
+from tests import pyspiffe_env
 
-SPIFFE_REQUIREMENT = "spiffe>=0.3.2"
 TD = "coastal-containers.example"
 SERVER_ID = f"spiffe://{TD}/manifest/workload/server"
 
@@ -81,29 +77,8 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="session")
 def pyspiffe_python() -> Path:
-    """A cached virtualenv with py-spiffe, keyed by the requirement and this Python's version."""
-    key = hashlib.sha256(f"{SPIFFE_REQUIREMENT}|{sys.version_info[:2]}".encode()).hexdigest()[:12]
-    venv = Path(f"/tmp/sh-pyspiffe-{key}")
-    python = venv / "bin" / "python"
-    ready = venv / ".installed"
-    with open(f"/tmp/sh-pyspiffe-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test sessions build it once
-        if not ready.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-            subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", SPIFFE_REQUIREMENT],
-                check=True,
-                timeout=600,
-            )
-            version = subprocess.run(
-                [str(python), "-c", "import importlib.metadata as m; print(m.version('spiffe'))"],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-            ready.write_text(version + "\n")
-    return python
+    """The cached py-spiffe virtualenv's Python (shared with the benchmarks)."""
+    return pyspiffe_env.pyspiffe_python()
 
 
 def test_py_spiffe_client_works_against_the_dev_agent(sock_dir: Path, pyspiffe_python: Path) -> None:

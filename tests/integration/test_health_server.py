@@ -11,7 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from spiffe_helper.health import HealthServer, HealthServerError, HealthState
+from spiffe_helper.health import HealthServer, HealthServerError, StatusHealth
+from spiffe_helper.runs.status import CredentialStatus
+from spiffe_helper.store.writer import WriteResult
 from tests.helpers.procs import Captured
 
 
@@ -39,10 +41,10 @@ def captured() -> Iterator[Captured]:
 
 
 def test_live_and_ready_follow_the_state(captured: Captured) -> None:
-    state = HealthState(x509=True, jwt_paths=["certs/jwt.token"])
+    creds = CredentialStatus(True, ["certs/jwt.token"])
 
     async def scenario() -> None:
-        server = HealthServer(state, bind_address="127.0.0.1", bind_port=0)
+        server = HealthServer(StatusHealth(creds), bind_address="127.0.0.1", bind_port=0)
         await server.start()
         try:
             port = server.port
@@ -61,8 +63,8 @@ def test_live_and_ready_follow_the_state(captured: Captured) -> None:
             }
             assert doc["health"]["problems"] == ["x509: unwritten", "jwt certs/jwt.token: unwritten"]
 
-            state.x509_written()
-            state.jwt_written("certs/jwt.token")
+            creds.x509_written(WriteResult(True, ("svid.pem",)))
+            creds.jwt_written("certs/jwt.token")
             status, headers, body = await _fetch(port, "/ready")
             assert status == 200
             assert int(headers["content-length"]) == len(body)
@@ -71,7 +73,7 @@ def test_live_and_ready_follow_the_state(captured: Captured) -> None:
                 b'"jwt_write_status":{"certs/jwt.token":"written"}}}}'
             )
 
-            state.jwt_failed("certs/jwt.token")
+            creds.jwt_failed("certs/jwt.token", "disk full")
             assert (await _fetch(port, "/live"))[0] == 503
             assert (await _fetch(port, "/ready"))[0] == 503
         finally:
@@ -82,7 +84,7 @@ def test_live_and_ready_follow_the_state(captured: Captured) -> None:
 
 
 def test_paths_methods_and_unknown_paths() -> None:
-    state = HealthState(x509=False, jwt_paths=[])
+    state = StatusHealth(CredentialStatus(False, []))
 
     async def scenario() -> None:
         server = HealthServer(
@@ -112,7 +114,7 @@ def test_port_in_use_is_a_startup_error() -> None:
     port = blocker.getsockname()[1]
 
     async def scenario() -> None:
-        server = HealthServer(HealthState(x509=True), bind_address="127.0.0.1", bind_port=port)
+        server = HealthServer(StatusHealth(CredentialStatus(True, [])), bind_address="127.0.0.1", bind_port=port)
         with pytest.raises(HealthServerError) as err:
             await server.start()
         assert (
@@ -128,7 +130,7 @@ def test_port_in_use_is_a_startup_error() -> None:
 
 def test_default_binds_all_interfaces() -> None:
     async def scenario() -> list[str]:
-        server = HealthServer(HealthState(x509=False), bind_port=0)
+        server = HealthServer(StatusHealth(CredentialStatus(False, [])), bind_port=0)
         await server.start()
         try:
             assert server._server is not None
@@ -143,7 +145,7 @@ def test_default_binds_all_interfaces() -> None:
 
 
 def test_slow_client_does_not_block_others() -> None:
-    state = HealthState(x509=False)
+    state = StatusHealth(CredentialStatus(False, []))
 
     async def scenario() -> None:
         server = HealthServer(state, bind_address="127.0.0.1", bind_port=0)

@@ -39,7 +39,7 @@ def _config(cert_dir: str, layout: str) -> Config:
 
 def write_forever(cert_dir: str, layout: str, started: multiprocessing.synchronize.Event) -> None:
     """The victim: what the helper does on start, then one write per fresh SVID, forever."""
-    from tests.unit.test_store_pki import Pki
+    from tests.pki import Pki
 
     writer = CredentialWriter(_config(cert_dir, layout))
     writer.prepare()
@@ -82,7 +82,7 @@ def _leftovers(d: Path) -> list[str]:
 
 def _kill_loop(d: Path, layout: str, kills: int) -> dict[str, int]:
     mp = multiprocessing.get_context("forkserver")
-    mp.set_forkserver_preload(["spiffe_helper.store.writer", "tests.unit.test_store_pki"])
+    mp.set_forkserver_preload(["spiffe_helper.store.writer", "tests.pki"])
     rng = random.Random(4)
     stats = {"kills": 0, "left_leftovers": 0, "mismatched": 0}
     for _ in range(kills):

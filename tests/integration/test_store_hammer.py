@@ -123,7 +123,7 @@ def reader(cert_dir: str, stop_file: str) -> None:
 
 def test_checker_flags_bad_samples() -> None:
     from spiffe_helper.store.render import pem_private_key
-    from tests.unit.test_store_pki import Pki, pem
+    from tests.pki import Pki, pem
 
     pki = Pki.create()
     a, b = pki.context().default_svid, pki.context().default_svid

@@ -22,7 +22,7 @@ import os, sys
 os.umask(0)
 from spiffe_helper.config.model import Config
 from spiffe_helper.store.writer import CredentialWriter
-from tests.unit.test_store_pki import Pki
+from tests.pki import Pki
 cfg = Config(cert_dir=sys.argv[1], svid_file_name="svid.pem", svid_key_file_name="svid_key.pem",
              svid_bundle_file_name="bundle.pem", file_layout=sys.argv[2])
 w = CredentialWriter(cfg)

@@ -15,7 +15,7 @@ from spiffe_helper.inspect import inspect, verify_chain
 from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 from spiffe_helper.store.render import pem_private_key
 from spiffe_helper.store.writer import CredentialWriter
-from tests.unit.test_store_pki import Pki, jwks, jwt_key, make_leaf, make_root, mint, pem
+from tests.pki import NOW, Pki, jwk, jwks, jwt_key, make_leaf, make_root, mint, pem
 
 X509 = {"svid_file_name": "svid.pem", "svid_key_file_name": "svid_key.pem", "svid_bundle_file_name": "bundle.pem"}
 
@@ -31,7 +31,7 @@ def _write_all(d: Path) -> tuple[Pki, str]:
     )
     w = CredentialWriter(cfg)
     w.write_x509(pki.context())
-    w.write_jwt_bundles(JwtBundleSet.from_wire({"example.org": jwks(kid, key)}))
+    w.write_jwt_bundles(JwtBundleSet.from_wire({"example.org": jwks(jwk(key, kid))}))
     token = mint(kid, key, "spiffe://example.org/w", ["aud", "x"], dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))
     w.write_jwt_svid("token.jwt", JwtSvid.parse(token))
     return pki, token
@@ -91,9 +91,9 @@ def test_mismatched_key_and_foreign_bundle_fail(tmp_path: Path) -> None:
 
 def test_expired_certificate_is_reported(tmp_path: Path) -> None:
     pki = Pki.create()
-    leaf = make_leaf("spiffe://example.org/old", pki.root, ttl=dt.timedelta(minutes=-1))
-    (tmp_path / "svid.pem").write_bytes(pem([leaf.cert]))
-    (tmp_path / "key.pem").write_bytes(pem_private_key(leaf.key))
+    leaf, leaf_key = make_leaf(pki.root, "spiffe://example.org/old", not_after=NOW - dt.timedelta(minutes=1))
+    (tmp_path / "svid.pem").write_bytes(pem([leaf]))
+    (tmp_path / "key.pem").write_bytes(pem_private_key(leaf_key))
     (tmp_path / "ca.pem").write_bytes(pem([pki.root.cert]))
     code, out = _run(str(tmp_path))
     assert code == 1
@@ -133,11 +133,11 @@ def test_empty_directory(tmp_path: Path) -> None:
 def test_verify_chain_agrees_with_openssl(tmp_path: Path) -> None:
     pki = Pki.create(intermediate=True)
     assert pki.intermediate is not None
-    leaf = make_leaf("spiffe://example.org/w", pki.intermediate)
+    leaf, _ = make_leaf(pki.intermediate, "spiffe://example.org/w")
     for bundle, expected in (([pki.root.cert, pki.intermediate.cert], ""), ([pki.root.cert], "x")):
         (tmp_path / "ca.pem").write_bytes(pem(bundle))
-        (tmp_path / "leaf.pem").write_bytes(pem([leaf.cert]))
-        ours = verify_chain([leaf.cert], bundle, dt.datetime.now(dt.UTC))
+        (tmp_path / "leaf.pem").write_bytes(pem([leaf]))
+        ours = verify_chain([leaf], bundle, dt.datetime.now(dt.UTC))
         proc = subprocess.run(
             ["openssl", "verify", "-CAfile", str(tmp_path / "ca.pem"), str(tmp_path / "leaf.pem")], capture_output=True
         )

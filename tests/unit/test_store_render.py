@@ -20,7 +20,7 @@ from spiffe_helper.store.render import (
     render_x509,
 )
 from spiffe_helper.svid import X509Context
-from tests.unit.test_store_pki import NOW, Pki, der, jwks, jwt_key, make_root, mint, pem
+from tests.pki import NOW, Pki, der, jwk, jwks, jwt_key, make_root, mint, pem
 
 
 def _blocks(data: bytes) -> list[x509.Certificate]:
@@ -64,7 +64,7 @@ def test_add_intermediates_to_bundle_moves_them_from_cert_to_bundle() -> None:
 def test_federated_roots_follow_own_roots_sorted_by_trust_domain() -> None:
     pki = Pki.create("middle.org")
     zed, alpha = make_root("zed.org"), make_root("alpha.org")
-    fed = {"spiffe://zed.org": der([zed.cert]), "alpha.org": der([alpha.cert])}
+    fed = {"spiffe://zed.org": der(zed.cert), "alpha.org": der(alpha.cert)}
     ctx = pki.context(federated=fed)
     without = render_x509(ctx, X509Options())
     assert _blocks(without.bundle) == [pki.root.cert]
@@ -75,7 +75,7 @@ def test_federated_roots_follow_own_roots_sorted_by_trust_domain() -> None:
 def test_bundle_keeps_agent_order_of_own_roots() -> None:
     pki = Pki.create()
     second = make_root("example.org", name="second")
-    wire = pki.wire()._replace(bundle=der([second.cert, pki.root.cert]))
+    wire = pki.wire()._replace(bundle=der(second.cert, pki.root.cert))
     ctx = X509Context.from_wire([wire], {})
     assert _blocks(render_x509(ctx, X509Options()).bundle) == [second.cert, pki.root.cert]
 
@@ -83,7 +83,7 @@ def test_bundle_keeps_agent_order_of_own_roots() -> None:
 def test_omit_expired_drops_expired_certs_from_every_file() -> None:
     pki = Pki.create()
     old = make_root("example.org", not_after=NOW + dt.timedelta(minutes=10), name="old")
-    wire = pki.wire()._replace(bundle=der([old.cert, pki.root.cert]))
+    wire = pki.wire()._replace(bundle=der(old.cert, pki.root.cert))
     ctx = X509Context.from_wire([wire], {})
     later = NOW + dt.timedelta(minutes=30)  # old root expired, leaf (1 h) still valid
     kept = render_x509(ctx, X509Options(omit_expired=True), now=later)
@@ -120,7 +120,7 @@ def test_jwt_svid_file_is_the_raw_token_without_newline() -> None:
 def test_jwt_bundle_file_is_compact_sorted_json_of_std_base64_jwks() -> None:
     kid1, k1 = jwt_key()
     kid2, k2 = jwt_key()
-    raw = {"spiffe://zz.org": jwks(kid2, k2), "example.org": jwks(kid1, k1)}
+    raw = {"spiffe://zz.org": jwks(jwk(k2, kid2)), "example.org": jwks(jwk(k1, kid1))}
     out = render_jwt_bundles(JwtBundleSet.from_wire(raw))
     assert not out.endswith(b"\n")
     assert b" " not in out

@@ -18,7 +18,7 @@ from spiffe_helper.errors import ConfigError, SvidError, WriteError
 from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 from spiffe_helper.store import atomic
 from spiffe_helper.store.writer import CredentialWriter
-from tests.unit.test_store_pki import NOW, Pki, jwks, jwt_key, mint, pem
+from tests.pki import NOW, Pki, jwk, jwks, jwt_key, mint, pem
 
 X509 = dict(svid_file_name="svid.pem", svid_key_file_name="svid_key.pem", svid_bundle_file_name="bundle.pem")
 
@@ -209,7 +209,7 @@ def test_jwt_files(tmp_path: Path) -> None:
         jwt_svids=(JwtSvidConfig("aud", (), "token.jwt"),),
     )
     w = CredentialWriter(cfg)
-    bundles = JwtBundleSet.from_wire({"example.org": jwks(kid, key)})
+    bundles = JwtBundleSet.from_wire({"example.org": jwks(jwk(key, kid))})
     assert w.write_jwt_bundles(bundles).changed is True
     assert w.write_jwt_bundles(bundles).changed is False
     token = mint(kid, key, "spiffe://example.org/w", ["aud"], NOW + dt.timedelta(minutes=5))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from spiffe_helper.der import load_der_certificates, split_der
 from spiffe_helper.errors import SvidError
-from tests.unit.test_values_pki import der, make_ca, make_leaf
+from tests.pki import der, make_ca, make_leaf
 
 
 def test_split_real_certificates_of_different_sizes() -> None:

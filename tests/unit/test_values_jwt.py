@@ -1,4 +1,4 @@
-"""JWT-SVIDs and JWT bundles (spiffe_helper/jwt.py) with tokens signed independently in test_values_pki."""
+"""JWT-SVIDs and JWT bundles (spiffe_helper/jwt.py) with tokens signed independently in tests.pki."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from spiffe_helper.errors import SvidError
 from spiffe_helper.jwt import JwtBundle, JwtBundleSet, JwtSvid, b64url_decode, validate_jwt_svid
 from spiffe_helper.spiffeid import SpiffeId, TrustDomain
-from tests.unit.test_values_pki import NOW, Key, b64url, claims, jwk, jwks, new_key, sign_jwt
+from tests.pki import NOW, Key, b64url, claims, jwk, jwks, new_key, sign_jwt
 
 TD = TrustDomain("example.org")
 

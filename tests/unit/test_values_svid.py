@@ -12,7 +12,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from spiffe_helper.errors import SvidError
 from spiffe_helper.spiffeid import SpiffeId, TrustDomain
 from spiffe_helper.svid import WireX509Svid, X509Context, spiffe_id_of
-from tests.unit.test_values_pki import HOUR, NOW, Ca, der, key_usage, make_ca, make_leaf, new_key, wire_svid
+from tests.pki import HOUR, NOW, Ca, der, key_usage, make_ca, make_leaf, new_key, wire_svid
 
 ID = "spiffe://example.org/workload"
 TD = TrustDomain("example.org")

@@ -13,7 +13,7 @@ from spiffe_helper.spiffeid import TrustDomain
 from spiffe_helper.workload import convert
 from spiffe_helper.workload._proto import workload_pb2 as pb
 from spiffe_helper.workload.client import WorkloadApiError
-from tests.unit.test_values_pki import Ca, claims, der, jwk, jwks, make_ca, new_key, sign_jwt, wire_svid
+from tests.pki import Ca, claims, der, jwk, jwks, make_ca, new_key, sign_jwt, wire_svid
 
 ID = "spiffe://example.org/workload"
 

@@ -14,16 +14,19 @@ import asyncio
 import os
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from spiffe_helper.config.model import Config
 from spiffe_helper.errors import EXIT_FAILURE, EXIT_OK, AddressError, ConfigError, SpiffeHelperError, WriteError
 from spiffe_helper.logs import get_logger, parse_level, setup_logging
 from spiffe_helper.runs.control import Shutdown, Stopped
 from spiffe_helper.runs.oneshot import OneShot
-from spiffe_helper.runs.service import ConfigSource, DaemonService
 from spiffe_helper.store.writer import CredentialWriter
 from spiffe_helper.workload.address import WorkloadAddress, resolve_address
 from spiffe_helper.workload.client import WorkloadApiClient
+
+if TYPE_CHECKING:
+    from spiffe_helper.config.source import ConfigSource
 
 log = get_logger()
 
@@ -79,6 +82,10 @@ async def _main(config: Config, address: WorkloadAddress, writer: CredentialWrit
     remove_handlers = _install_signal_handlers(shutdown)
     try:
         if config.daemon_mode:
+            # Imported here: the daemon's modules (process runtime, psutil, health, watchfiles) cost a
+            # one-shot run ~50 ms of start-up and it never uses them.
+            from spiffe_helper.runs.service import DaemonService
+
             return await DaemonService(config, writer, shutdown, source).run()
         async with WorkloadApiClient(address) as client:
             return await _oneshot(config, client, writer, shutdown)

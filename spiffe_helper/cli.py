@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-import click
 
 from spiffe_helper.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, SpiffeHelperError
 
-# name -> "module:attribute" of a click.Command, imported on first use.
+# Not ``typing.TYPE_CHECKING``: ``-version`` and ``-h`` import neither typing nor logging (~15 ms cold);
+# mypy treats any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Sequence
+
+# name -> "module:attribute" of a click.Command, imported on first use (by spiffe_helper.cli_commands).
 SUBCOMMANDS: dict[str, str] = {
     "check": "spiffe_helper.config.check_cmd:check",
     "dev-agent": "spiffe_helper.devagent.cli:dev_agent",
@@ -41,14 +43,20 @@ _SUMMARIES = {
 
 
 # -- Go flag package -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: the dataclasses module (with inspect) costs ``-version`` ~10 ms.
 class GoFlag:
     """One root flag: ``kind`` is "bool", "string" or "duration" (Go's flag types)."""
 
-    name: str
-    kind: str
-    usage: str
-    default: str = ""
+    __slots__ = ("default", "kind", "name", "usage")
+
+    def __init__(self, name: str, kind: str, usage: str, default: str = "") -> None:
+        self.name = name
+        self.kind = kind
+        self.usage = usage
+        self.default = default
+
+    def __repr__(self) -> str:
+        return f"GoFlag({self.name!r}, {self.kind!r}, {self.usage!r}, {self.default!r})"
 
 
 ROOT_FLAGS = (
@@ -72,13 +80,18 @@ class HelpRequested(Exception):
     """``-h``/``-help``/``--help``: usage on stderr, exit 0."""
 
 
-@dataclass
 class ParsedFlags:
     """Flag values (as given, already checked), which flags were set, and the ignored positional args."""
 
-    values: dict[str, str]
-    given: set[str]
-    rest: list[str]
+    __slots__ = ("given", "rest", "values")
+
+    def __init__(self, values: dict[str, str], given: set[str], rest: list[str]) -> None:
+        self.values = values
+        self.given = given
+        self.rest = rest
+
+    def __repr__(self) -> str:
+        return f"ParsedFlags({self.values!r}, {self.given!r}, {self.rest!r})"
 
 
 def _go_bool(text: str) -> bool | None:
@@ -162,56 +175,11 @@ def go_usage(argv0: str, flags: Sequence[GoFlag] = ROOT_FLAGS) -> str:
 
 
 # -- subcommands -----------------------------------------------------------------------------------------
-def _not_implemented(name: str) -> click.Command:
-    @click.command(name, context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def stub(args: tuple[str, ...]) -> int:
-        click.echo(f"spiffe-helper {name}: not implemented yet", err=True)
-        return EXIT_FAILURE
-
-    return stub
-
-
-class LazyGroup(click.Group):
-    """A click group that imports each subcommand's module only when that subcommand runs."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        """All subcommand names."""
-        return sorted(SUBCOMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """Import ``module:attribute`` for ``cmd_name`` (a stub when the module does not exist yet)."""
-        target = SUBCOMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, attribute = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name is not None and module_name.startswith(e.name):
-                return _not_implemented(cmd_name)
-            raise
-        command = getattr(module, attribute, None)
-        return command if isinstance(command, click.Command) else _not_implemented(cmd_name)
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-def commands() -> None:
-    """spiffe-helper subcommands (run without a command for the Go-compatible helper)."""
-
-
 def _run_subcommand(argv: list[str]) -> int:
-    try:
-        rv = commands.main(args=argv, prog_name="spiffe-helper", standalone_mode=False)
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted!", err=True)
-        return EXIT_FAILURE
-    if isinstance(rv, bool) or not isinstance(rv, int):
-        return EXIT_OK
-    return rv
+    # click and the lazy group live in cli_commands: a root run, -h and -version never import click.
+    from spiffe_helper.cli_commands import run_subcommand
+
+    return run_subcommand(argv)
 
 
 # -- the root run ----------------------------------------------------------------------------------------
@@ -268,7 +236,11 @@ def _run_root(flags: ParsedFlags) -> int:
         sys.stderr.write("spiffe-helper: running the helper is not implemented yet (spiffe_helper.app is missing)\n")
         return EXIT_FAILURE
     try:
-        return int(app.run(config))
+        # config.source, not runs.service: a one-shot run must not import the daemon's modules.
+        from spiffe_helper.config.source import ConfigSource
+
+        # The source lets the daemon re-read the file on change with the same flag overrides (hot reload).
+        return int(app.run(config, ConfigSource(path, daemon_mode=daemon, oneshot_timeout=timeout)))
     except SpiffeHelperError as e:
         log.error("Error starting spiffe-helper", extra={"fields": {"error": str(e)}})
         return e.exit_code

@@ -99,7 +99,7 @@ class ConfigWatcher:
             *self.watched_dirs(),
             watch_filter=None,
             debounce=self._debounce_ms,
-            step=50,
+            step=500,  # idle wake-ups: 2 a second (0.1 % CPU at 20 a second); a change is seen <= 0.5 s late
             stop_event=stop_event,
             force_polling=self._force_polling,
         ):

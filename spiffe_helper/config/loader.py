@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 from spiffe_helper.config.decoder import Decoded, DecodeError, Decoder
 from spiffe_helper.config.errors import HintedParseError
-from spiffe_helper.config.hcl_ast import Pos
+from spiffe_helper.config.hcl_ast import ObjectList, Pos
 from spiffe_helper.config.hcl_parser import HclSyntaxError, parse_hcl
-from spiffe_helper.config.json_parser import parse_json
 from spiffe_helper.config.model import Config
 from spiffe_helper.config.schema import ROOT
-from spiffe_helper.config.toml_adapter import TomlError, parse_toml
 
 # Go's unicode.IsSpace (used to find the first character of the file).
 _GO_SPACE = frozenset(
@@ -26,14 +24,13 @@ _GO_SPACE = frozenset(
 )
 
 
-@dataclass
-class ParsedConfig:
+class ParsedConfig(NamedTuple):  # not a dataclass: that costs a cold start ~1 ms to build its methods
     """A decoded file, before validation."""
 
     root: Decoded
     file: str
     format: str  # "hcl", "json" or "toml"
-    warnings: list[tuple[Pos, str]] = field(default_factory=list)
+    warnings: Sequence[tuple[Pos, str]] = ()
 
 
 def detect_format(path: str, text: str) -> str:
@@ -67,14 +64,31 @@ def _hint_for_syntax(message: str, fmt: str, text: str, pos: Pos) -> str | None:
     return None
 
 
+def _parse_toml(text: str, file: str) -> ObjectList:
+    # Imported here: tomllib costs a one-shot start-up several milliseconds, and only *.toml files need it.
+    from spiffe_helper.config.toml_adapter import TomlError, parse_toml
+
+    try:
+        return parse_toml(text)
+    except TomlError as e:
+        raise HintedParseError(e.message, file=file, line=e.pos.line, column=e.pos.column) from None
+
+
+def _parse_json(text: str) -> ObjectList:
+    # Imported here for the same reason: most files are HCL. Raises HclSyntaxError like the HCL parser.
+    from spiffe_helper.config.json_parser import parse_json
+
+    return parse_json(text)
+
+
 def parse_text(text: str, *, file: str = "helper.conf", fmt: str | None = None) -> ParsedConfig:
     """Parse and decode ``text``; raises :class:`~spiffe_helper.errors.ConfigParseError`."""
     fmt = fmt or detect_format(file, text)
     try:
         if fmt == "toml":
-            tree = parse_toml(text)
+            tree = _parse_toml(text, file)
         elif fmt == "json":
-            tree = parse_json(text)
+            tree = _parse_json(text)
         else:
             tree = parse_hcl(text)
         decoder = Decoder()
@@ -88,8 +102,6 @@ def parse_text(text: str, *, file: str = "helper.conf", fmt: str | None = None) 
         raise HintedParseError(
             e.message, hint=e.hint, file=file, line=e.pos.line or 1, column=e.pos.column or 1, key=key
         ) from None
-    except TomlError as e:
-        raise HintedParseError(e.message, file=file, line=e.pos.line, column=e.pos.column) from None
     return ParsedConfig(root, file, fmt, decoder.warnings)
 
 

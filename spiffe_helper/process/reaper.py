@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import logging
 import os
 import signal
@@ -55,7 +54,9 @@ class ChildExit:
 def set_child_subreaper(enabled: bool = True) -> bool:
     """Become (or stop being) a child subreaper: orphans of our descendants re-parent to us. False if unsupported."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The interpreter's own symbols include libc's: no ctypes.util.find_library, which imports
+        # shutil/tempfile/bz2/lzma (~25 ms cold) and runs `ldconfig -p` in a subprocess.
+        libc = ctypes.CDLL(None, use_errno=True)
         return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, int(enabled), 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False

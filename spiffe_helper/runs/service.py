@@ -22,10 +22,9 @@ import asyncio
 import dataclasses
 import os
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from spiffe_helper.config.model import Config
+from spiffe_helper.config.source import ConfigSource
 from spiffe_helper.errors import EXIT_OK, AddressError, ConfigError, WriteError
 from spiffe_helper.health import HealthServer, StatusHealth
 from spiffe_helper.logs import get_logger, setup_logging
@@ -44,24 +43,6 @@ log = get_logger()
 PROCESS_KEYS = ("cmd", "cmd_args", "renew_signal", "pid_file_name", "start", "reload", "shutdown_grace_period")
 # Keys that only steer logging or the health server: applied without touching the pipeline.
 LIVE_KEYS = ("log_level", "log_format", "health_checks")
-
-
-@dataclass(frozen=True)
-class ConfigSource:
-    """Where the running config came from, so a changed file can be validated the same way."""
-
-    path: str
-    daemon_mode: bool | None = None  # the -daemon-mode flag, when given
-    oneshot_timeout: float | None = None  # the -oneshot-timeout flag, when given
-    load: Callable[[ConfigSource], Config] | None = None  # injectable for tests; default: the file loader
-
-    def reload(self) -> Config:
-        """Parse and validate the file again with the same command-line overrides."""
-        if self.load is not None:
-            return self.load(self)
-        from spiffe_helper.config.loader import load_config
-
-        return load_config(self.path, daemon_mode=self.daemon_mode, oneshot_timeout=self.oneshot_timeout)
 
 
 class _CurrentStatus:

@@ -13,7 +13,8 @@ Two layouts:
   temporary symlink swaps ``..data`` to it; the user-visible names are symlinks ``name -> ..data/name``. A
   reader therefore sees either every old file or every new file. The generation before the current one is
   kept until the next swap, so a reader that resolved ``..data`` just before a swap still finds its files;
-  older generations are removed after each swap.
+  older generations are removed after each swap, by :meth:`AtomicDir.prune` (which the writer runs after
+  reporting the update, so the renew signal never waits for unlinks).
 - :func:`replace_files` (``file_layout = "plain"``, and JWT files in both layouts): each file is staged as a
   temporary file first, and only when all are staged are they renamed in the given order. Disk-full and
   permission errors therefore hit before anything visible changes.
@@ -22,6 +23,24 @@ Names starting with ``..`` in an output directory are ours: ``..data``, ``..data
 generation directories. :func:`remove_leftovers` / :meth:`AtomicDir.recover` delete what a crash left behind.
 Errors are :class:`~spiffe_helper.errors.WriteError` whose text names the visible path and the OS reason but
 never a random temporary name, so one cause always gives the same message.
+
+Durability (what a crash or power loss can leave), per update:
+
+- each new file is fsynced before anything refers to it: ``fsync`` of a directory only makes its *entries*
+  durable, not the data of the files they name (with delayed allocation the blocks are not even allocated
+  until writeback), so after a crash a fsynced directory could name empty or zero-filled files. ``syncfs``
+  would cover the data, but it waits for every dirty page of the whole file system (other programs' writes:
+  unbounded latency) and cannot say which file a writeback error belongs to;
+- the generation directory is fsynced before the ``..data`` rename, so the new names inside it are durable
+  before anything points at them (POSIX does not order metadata across directories; ext4's journal happens
+  to, but we do not rely on it);
+- the output directory is fsynced after the rename and before success is reported: the swap itself is then
+  durable. A second fsync follows only when visible links were (re)created, which is the first update only.
+
+So an update of N files costs N+2 fsyncs, waited for in two steps: the N files and their generation
+directory are fsynced concurrently (:mod:`~spiffe_helper.store.durable`; the journal commits them together),
+then the output directory after the rename. Pruning old generations needs none (a lost unlink is harmless:
+the next prune or :meth:`AtomicDir.recover` finds the generation again).
 """
 
 from __future__ import annotations
@@ -29,108 +48,93 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import secrets
-import shutil
-import stat
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 from spiffe_helper.errors import WriteError
+from spiffe_helper.store.durable import fsync_all
+from spiffe_helper.store.fileops import (
+    DIR_FLAGS,
+    TMP_PREFIX,
+    close_all,
+    create_file,
+    dir_mode_for,
+    ensure_dir,
+    is_regular_file,
+    open_dir,
+    read_file,
+    refuse_directory,
+    remove_leftovers,
+    tmp_name,
+    unlink_quietly,
+    why,
+)
+
+__all__ = [
+    "DATA_LINK",
+    "DATA_TMP",
+    "TMP_PREFIX",
+    "AtomicDir",
+    "FileSpec",
+    "dir_mode_for",
+    "ensure_dir",
+    "is_regular_file",
+    "read_file",
+    "remove_leftovers",
+    "replace_files",
+]
 
 DATA_LINK = "..data"
 DATA_TMP = "..data_tmp"
-TMP_PREFIX = "..tmp."
 _GENERATION = re.compile(r"^\.\.\d{4}(?:_\d{2}){5}\.\d+$")
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+# One lock per output directory for all AtomicDir objects of this process: a prune (possibly on another
+# thread) never runs while a publish is filling a generation it would otherwise take for a stale one.
+_DIR_LOCKS: dict[str, threading.Lock] = {}
+_DIR_LOCKS_GUARD = threading.Lock()
 
 
-@dataclass(frozen=True)
-class FileSpec:
-    """One file to write: its visible path, content and exact permission bits."""
+def _lock_for(directory: str) -> threading.Lock:
+    with _DIR_LOCKS_GUARD:
+        return _DIR_LOCKS.setdefault(os.path.abspath(directory), threading.Lock())
+
+
+class FileSpec(NamedTuple):  # not a frozen dataclass: those cost ~1 ms of start-up each
+    """One file to write: its visible path, content and exact permission bits (``data`` never in a repr)."""
 
     path: str
-    data: bytes = field(repr=False)
+    data: bytes
     mode: int
 
+    def __repr__(self) -> str:
+        return f"FileSpec(path={self.path!r}, mode=0o{self.mode:o})"
 
-def dir_mode_for(modes: Iterable[int]) -> int:
-    """A directory mode that lets exactly the classes the files admit reach them.
 
-    ``0700`` when every file is owner-only (a directory of keys), plus ``r-x`` for group and/or other when
-    any file grants that class anything: ``0644`` files give ``0755``, a ``0640`` key gives ``0750``.
+def _remove_generation(dfd: int, name: str) -> None:
+    """Delete generation directory ``name`` (in ``dfd``); errors are ignored (a later prune retries).
+
+    Our generations hold only the regular files we wrote, so unlink + rmdir does it; ``shutil.rmtree`` (and
+    its import) is only the fallback for a directory someone else put something into.
     """
-    mode = 0o700
-    for m in modes:
-        if m & 0o070:
-            mode |= 0o050
-        if m & 0o007:
-            mode |= 0o005
-    return mode
-
-
-def _why(exc: OSError) -> str:
-    return exc.strerror or exc.__class__.__name__
-
-
-def ensure_dir(path: str, mode: int) -> bool:
-    """Create ``path`` if missing: parents ``0755``, the directory itself exactly ``mode``. True if created."""
-    if os.path.isdir(path):
-        return False
-    parent = os.path.dirname(path.rstrip("/"))
     try:
-        if parent:
-            os.makedirs(parent, mode=0o755, exist_ok=True)
-        os.mkdir(path, mode)  # umask narrows it; chmod makes it exact
-        os.chmod(path, mode)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        raise WriteError(f'cannot create directory "{path}": {_why(exc)}') from None
-    return True
-
-
-@contextmanager
-def _open_dir(path: str) -> Iterator[int]:
-    fd = os.open(path or ".", _DIR)
+        gfd = os.open(name, DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dfd)
+    except OSError:
+        return
     try:
-        yield fd
+        for entry in os.listdir(gfd):
+            unlink_quietly(gfd, entry)
+    except OSError:
+        pass
     finally:
-        os.close(fd)
-
-
-def _write_new(dir_fd: int, name: str, data: bytes, mode: int) -> None:
-    """Create ``name`` exclusively with ``mode`` (never wider), write, set the exact mode, fsync."""
-    fd = os.open(name, _CREATE, mode & 0o777, dir_fd=dir_fd)
+        os.close(gfd)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fchmod(fd, mode)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink_quietly(dir_fd, name)
-        raise
-    os.close(fd)
+        os.rmdir(name, dir_fd=dfd)
+    except OSError:
+        import shutil
 
-
-def _unlink_quietly(dir_fd: int, name: str) -> None:
-    with suppress(OSError):
-        os.unlink(name, dir_fd=dir_fd)
-
-
-def _refuse_directory(path: str) -> None:
-    # rename() cannot replace a directory: find out before anything is staged or renamed.
-    if os.path.isdir(path) and not os.path.islink(path):
-        raise WriteError(f'cannot replace "{path}": it is a directory')
-
-
-def _tmp_name(final: str) -> str:
-    # Bounded so that long names still fit NAME_MAX (255) with the prefix and random part.
-    return f"{TMP_PREFIX}{secrets.token_hex(6)}.{final[:200]}"
+        shutil.rmtree(name, dir_fd=dfd, ignore_errors=True)
 
 
 def replace_files(specs: Sequence[FileSpec]) -> None:
@@ -140,82 +144,44 @@ def replace_files(specs: Sequence[FileSpec]) -> None:
     visible file as it was.
     """
     for spec in specs:
-        _refuse_directory(spec.path)
+        refuse_directory(spec.path)
     staged: list[tuple[int, str, FileSpec]] = []
+    file_fds: list[int] = []
     dir_fds: dict[str, int] = {}
     try:
         for spec in specs:
             parent = os.path.dirname(spec.path) or "."
             try:
                 if parent not in dir_fds:
-                    dir_fds[parent] = os.open(parent, _DIR)
-                tmp = _tmp_name(os.path.basename(spec.path))
-                _write_new(dir_fds[parent], tmp, spec.data, spec.mode)
+                    dir_fds[parent] = os.open(parent, DIR_FLAGS)
+                tmp = tmp_name(os.path.basename(spec.path))
+                file_fds.append(create_file(dir_fds[parent], tmp, spec.data, spec.mode))
             except OSError as exc:
-                raise WriteError(f'cannot write "{spec.path}": {_why(exc)}') from None
+                raise WriteError(f'cannot write "{spec.path}": {why(exc)}') from None
             staged.append((dir_fds[parent], tmp, spec))
+        # Every staged file durable before any rename makes it visible (fsynced together: see durable.py).
+        for (_, _, spec), err in zip(staged, fsync_all(file_fds), strict=True):
+            if err is not None:
+                raise WriteError(f'cannot write "{spec.path}": {why(err)}')
+        close_all(file_fds)
+        file_fds.clear()
         while staged:
             dfd, tmp, spec = staged[0]
             try:
                 os.rename(tmp, os.path.basename(spec.path), src_dir_fd=dfd, dst_dir_fd=dfd)
             except OSError as exc:
-                raise WriteError(f'cannot replace "{spec.path}": {_why(exc)}') from None
+                raise WriteError(f'cannot replace "{spec.path}": {why(exc)}') from None
             staged.pop(0)
-        for parent, dfd in dir_fds.items():
-            try:
-                os.fsync(dfd)
-            except OSError as exc:
-                raise WriteError(f'cannot sync directory "{parent}": {_why(exc)}') from None
+        # The renames durable before success is reported.
+        for parent, err in zip(dir_fds, fsync_all(list(dir_fds.values())), strict=True):
+            if err is not None:
+                raise WriteError(f'cannot sync directory "{parent}": {why(err)}')
     finally:
+        close_all(file_fds)
         for dfd, tmp, _ in staged:
-            _unlink_quietly(dfd, tmp)
+            unlink_quietly(dfd, tmp)
         for dfd in dir_fds.values():
             os.close(dfd)
-
-
-def remove_leftovers(directory: str) -> list[str]:
-    """Delete our temporary files (``..tmp.*``) left in ``directory`` by a crash; returns their names."""
-    removed: list[str] = []
-    try:
-        entries = os.listdir(directory or ".")
-    except OSError:
-        return removed
-    for name in entries:
-        if name.startswith(TMP_PREFIX):
-            try:
-                os.unlink(os.path.join(directory, name))
-                removed.append(name)
-            except OSError:
-                pass
-    return removed
-
-
-def read_file(path: str) -> tuple[bytes, int] | None:
-    """Content and permission bits of ``path`` (symlinks followed); None when it cannot be read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-        return b"".join(chunks), stat.S_IMODE(st.st_mode)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def is_regular_file(path: str) -> bool:
-    """True when ``path`` itself (not a symlink target) is a regular file."""
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 class AtomicDir:
@@ -223,6 +189,10 @@ class AtomicDir:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory or "."
+        self._lock = _lock_for(self.directory)
+        # (generation, the one ..data pointed at before it) of this object's last publish: which generation
+        # readers may still be using is then known exactly, not guessed from the names.
+        self._last: tuple[str, str | None] | None = None
 
     def _path(self, name: str) -> str:
         return os.path.join(self.directory, name)
@@ -241,36 +211,41 @@ class AtomicDir:
         except OSError:
             return False
 
-    def publish(self, files: Mapping[str, tuple[bytes, int]]) -> str:
+    def publish(self, files: Mapping[str, tuple[bytes, int]], *, prune: bool = True) -> str:
         """Write ``files`` (name -> (data, mode)) as a new generation and swap ``..data`` to it.
 
         Before the swap nothing visible changes; any error removes the new generation and raises
-        WriteError. Returns the new generation's name.
+        WriteError. When this returns, the swap is durable. Returns the new generation's name.
+        ``prune=False`` leaves the generation before the previous one in place for :meth:`prune`, so the
+        caller can report the update first (the renew signal then does not wait for the unlinks).
         """
         for name in files:
-            _refuse_directory(self._path(name))
-        try:
-            with _open_dir(self.directory) as dfd:
-                previous = self.current()
-                gen = self._new_generation(dfd, dir_mode_for(m for _, m in files.values()))
-                try:
-                    self._fill(dfd, gen, files)
-                    _unlink_quietly(dfd, DATA_TMP)
-                    os.symlink(gen, DATA_TMP, dir_fd=dfd)
-                    os.rename(DATA_TMP, DATA_LINK, src_dir_fd=dfd, dst_dir_fd=dfd)
-                except BaseException:
-                    _unlink_quietly(dfd, DATA_TMP)
-                    shutil.rmtree(gen, dir_fd=dfd, ignore_errors=True)
-                    raise
-                os.fsync(dfd)
-                # From here the update is visible through ..data; links and pruning only tidy up.
-                self._link_names(dfd, files)
-                os.fsync(dfd)
-                self._prune(dfd, keep={gen, previous}, names=set(files))
-        except WriteError:
-            raise
-        except OSError as exc:
-            raise WriteError(f'cannot write files in "{self.directory}": {_why(exc)}') from None
+            refuse_directory(self._path(name))
+        with self._lock:
+            try:
+                with open_dir(self.directory) as dfd:
+                    previous = self.current()
+                    gen = self._new_generation(dfd, dir_mode_for(m for _, m in files.values()))
+                    try:
+                        self._fill(dfd, gen, files)  # every file and the generation directory fsynced
+                        unlink_quietly(dfd, DATA_TMP)
+                        os.symlink(gen, DATA_TMP, dir_fd=dfd)
+                        os.rename(DATA_TMP, DATA_LINK, src_dir_fd=dfd, dst_dir_fd=dfd)
+                    except BaseException:
+                        unlink_quietly(dfd, DATA_TMP)
+                        _remove_generation(dfd, gen)
+                        raise
+                    os.fsync(dfd)  # the swap is durable before success is reported
+                    self._last = (gen, previous)
+                    # From here the update is visible through ..data; links and pruning only tidy up.
+                    if self._link_names(dfd, files):
+                        os.fsync(dfd)  # only when links were created (the first update): nothing else changed
+                    if prune:
+                        self._prune(dfd)
+            except WriteError:
+                raise
+            except OSError as exc:
+                raise WriteError(f'cannot write files in "{self.directory}": {why(exc)}') from None
         return gen
 
     def _new_generation(self, dfd: int, mode: int) -> str:
@@ -285,60 +260,104 @@ class AtomicDir:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise WriteError(f'cannot create a directory in "{self.directory}": {_why(exc)}') from None
+                raise WriteError(f'cannot create a directory in "{self.directory}": {why(exc)}') from None
             os.chmod(name, mode, dir_fd=dfd)
             return name
         raise WriteError(f'cannot create a directory in "{self.directory}": no free name')
 
     def _fill(self, dfd: int, gen: str, files: Mapping[str, tuple[bytes, int]]) -> None:
-        gfd = os.open(gen, _DIR, dir_fd=dfd)
+        gfd = os.open(gen, DIR_FLAGS, dir_fd=dfd)
+        created: list[tuple[str, int]] = []
         try:
             for name, (data, mode) in files.items():
                 try:
-                    _write_new(gfd, name, data, mode)
+                    created.append((name, create_file(gfd, name, data, mode)))
                 except OSError as exc:
-                    raise WriteError(f'cannot write "{self._path(name)}": {_why(exc)}') from None
-            os.fsync(gfd)
+                    raise WriteError(f'cannot write "{self._path(name)}": {why(exc)}') from None
+            # Each file's data and the names inside the generation (module docstring), all durable before
+            # ..data may point at the generation; fsynced together so the journal commits them at once.
+            *file_errors, dir_error = fsync_all([fd for _, fd in created] + [gfd])
+            for (name, _), err in zip(created, file_errors, strict=True):
+                if err is not None:
+                    raise WriteError(f'cannot write "{self._path(name)}": {why(err)}')
+            if dir_error is not None:
+                raise dir_error
         finally:
+            close_all(fd for _, fd in created)
             os.close(gfd)
 
-    def _link_names(self, dfd: int, names: Iterable[str]) -> None:
+    def _link_names(self, dfd: int, names: Iterable[str]) -> bool:
+        """Point each visible name at ``..data/name``; True when any link was created."""
+        created = False
         for name in names:
             if self.is_linked(name):
                 continue
-            tmp = _tmp_name(name)
+            tmp = tmp_name(name)
             os.symlink(f"{DATA_LINK}/{name}", tmp, dir_fd=dfd)
             try:
                 os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
             except OSError:
-                _unlink_quietly(dfd, tmp)
+                unlink_quietly(dfd, tmp)
                 raise
+            created = True
+        return created
 
-    def _prune(self, dfd: int, keep: set[str | None], names: set[str]) -> None:
+    def prune(self) -> None:
+        """Remove generations no reader can be using any more, and links to names no longer written.
+
+        Keeps the current generation and the one before it (a reader that resolved ``..data`` just before
+        the last swap may still be reading it), and any generation newer than the current one (another
+        writer's, still being filled). Safe to run on another thread: publishes in this directory wait.
+        Failures are ignored: a later prune, or :meth:`recover` at the next start, finds the same entries.
+        """
+        with self._lock:
+            try:
+                with open_dir(self.directory) as dfd:
+                    self._prune(dfd)
+            except OSError:
+                pass
+
+    def _prune(self, dfd: int) -> None:
+        current = self.current()
+        if current is None:
+            return
+        gens = sorted(e for e in os.listdir(dfd) if _GENERATION.match(e))
+        if self._last is not None and self._last[0] == current:
+            previous = self._last[1]
+        else:  # another AtomicDir swapped last: the newest older name is the previous generation
+            older = [g for g in gens if g < current]
+            previous = older[-1] if older else None
+        for entry in gens:
+            # "Newer" by name also keeps everything if the clock stepped back (a leak, never a loss).
+            if entry not in (current, previous) and entry < current:
+                _remove_generation(dfd, entry)
+        try:
+            names = set(os.listdir(os.path.join(self.directory, current)))
+        except OSError:
+            return
         for entry in os.listdir(dfd):
-            if _GENERATION.match(entry) and entry not in keep:
-                shutil.rmtree(entry, dir_fd=dfd, ignore_errors=True)
-            elif entry not in names and self.is_linked(entry):
-                _unlink_quietly(dfd, entry)  # a name no longer configured would dangle after pruning
+            if entry not in names and not entry.startswith("..") and self.is_linked(entry):
+                unlink_quietly(dfd, entry)  # a name no longer configured dangles after the swap
 
     def recover(self) -> list[str]:
         """Remove what a crash left: ``..data_tmp``, temporary links, and generations other than the current
         one and the one before it (a crash before the swap leaves a newer one, after it an older one)."""
         removed = remove_leftovers(self.directory)
-        current = self.current()
-        try:
-            with _open_dir(self.directory) as dfd:
-                entries = os.listdir(dfd)
-                gens = sorted(e for e in entries if _GENERATION.match(e))
-                older = [g for g in gens if current is not None and g < current]
-                keep = {current, older[-1] if older else None}
-                for entry in entries:
-                    if entry == DATA_TMP or (_GENERATION.match(entry) and entry not in keep):
-                        if entry == DATA_TMP:
-                            _unlink_quietly(dfd, entry)
-                        else:
-                            shutil.rmtree(entry, dir_fd=dfd, ignore_errors=True)
-                        removed.append(entry)
-        except OSError:
-            pass
+        with self._lock:
+            current = self.current()
+            try:
+                with open_dir(self.directory) as dfd:
+                    entries = os.listdir(dfd)
+                    gens = sorted(e for e in entries if _GENERATION.match(e))
+                    older = [g for g in gens if current is not None and g < current]
+                    keep = {current, older[-1] if older else None}
+                    for entry in entries:
+                        if entry == DATA_TMP or (_GENERATION.match(entry) and entry not in keep):
+                            if entry == DATA_TMP:
+                                unlink_quietly(dfd, entry)
+                            else:
+                                _remove_generation(dfd, entry)
+                            removed.append(entry)
+            except OSError:
+                pass
         return removed

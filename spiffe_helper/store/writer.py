@@ -26,13 +26,14 @@ import datetime as dt
 import os
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from spiffe_helper.config.model import Config, go_path_clean
 from spiffe_helper.errors import ConfigError, WriteError
 from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 from spiffe_helper.logs import get_logger
 from spiffe_helper.store import atomic
+from spiffe_helper.store.pruner import BackgroundPruner
 from spiffe_helper.store.render import X509Options, X509Pem, render_jwt_bundles, render_jwt_svid, render_x509
 from spiffe_helper.svid import X509Context
 
@@ -41,8 +42,8 @@ log = get_logger("store")
 _PART_KEYS = {"cert": "svid_file_name", "key": "svid_key_file_name", "bundle": "svid_bundle_file_name"}
 
 
-@dataclass(frozen=True)
-class WriteResult:
+# NamedTuples rather than frozen dataclasses: a frozen dataclass costs ~1 ms of start-up each.
+class WriteResult(NamedTuple):
     """The outcome of one successful write.
 
     ``changed`` is True when a reader now sees different content than before; False when the content was
@@ -55,8 +56,7 @@ class WriteResult:
     not_after: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
-class _X509File:
+class _X509File(NamedTuple):
     path: str
     parts: tuple[str, ...]  # subset of ("cert", "key", "bundle"), in that order
     mode: int
@@ -117,6 +117,11 @@ class CredentialWriter:
             name = entry.jwt_svid_file_name
             self.jwt_svid_paths[name] = self._claim(config, taken, "jwt_svid_file_name", name)
         self._dir_modes = self._directory_modes()
+        # One AtomicDir for the X.509 directory: it remembers which generation preceded the current one.
+        self._adir = atomic.AtomicDir(self.x509_dir) if self.layout == "atomic_dir" and self.x509_files else None
+        # Daemon mode prunes old generations after write_x509 returns, so the renew signal does not wait for
+        # the unlinks; a one-shot run prunes inline (nothing waits for it but the exit).
+        self._pruner = BackgroundPruner(self._adir) if self._adir is not None and config.daemon_mode else None
 
     @staticmethod
     def _claim(config: Config, taken: dict[str, str], key: str, name: str) -> str:
@@ -164,8 +169,8 @@ class CredentialWriter:
             except WriteError as exc:
                 errors.append(exc)
                 continue
-            if self.layout == "atomic_dir" and self.x509_files and d == self.x509_dir:
-                removed = atomic.AtomicDir(d).recover()
+            if self._adir is not None and d == self.x509_dir:
+                removed = self._adir.recover()
             else:
                 removed = atomic.remove_leftovers(d)
             if removed:
@@ -219,15 +224,22 @@ class CredentialWriter:
         self._ensure_dirs([path])
         return WriteResult(self._commit_plain([spec]), (path,), str(svid.spiffe_id), svid.expiry)
 
+    def tidy(self, timeout: float | None = None) -> bool:
+        """Wait until old generations of earlier X.509 writes are pruned; False on timeout."""
+        return self._pruner.wait_idle(timeout) if self._pruner is not None else True
+
     def _commit_atomic_dir(self, specs: Sequence[atomic.FileSpec]) -> bool:
-        adir = atomic.AtomicDir(self.x509_dir)
+        adir = self._adir or atomic.AtomicDir(self.x509_dir)
         seen = [atomic.read_file(s.path) for s in specs]
         same_content = all(v is not None and v[0] == s.data for v, s in zip(seen, specs, strict=True))
         same_mode = all(v is not None and v[1] == s.mode for v, s in zip(seen, specs, strict=True))
         linked = adir.current() is not None and all(adir.is_linked(os.path.basename(s.path)) for s in specs)
         if same_content and same_mode and linked:
             return False
-        adir.publish({os.path.basename(s.path): (s.data, s.mode) for s in specs})
+        files = {os.path.basename(s.path): (s.data, s.mode) for s in specs}
+        adir.publish(files, prune=self._pruner is None)
+        if self._pruner is not None:
+            self._pruner.request()
         return not same_content
 
     def _commit_plain(self, specs: Sequence[atomic.FileSpec]) -> bool:

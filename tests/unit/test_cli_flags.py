@@ -13,6 +13,7 @@ import pytest
 from spiffe_helper import cli
 from spiffe_helper.cli import FlagError, HelpRequested, go_usage, parse_go_flags
 from spiffe_helper.config.model import Config
+from spiffe_helper.config.source import ConfigSource
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,12 @@ def fake_app(monkeypatch: pytest.MonkeyPatch) -> list[Config]:
     seen: list[Config] = []
     module = types.ModuleType("spiffe_helper.app")
 
-    def run(config: Config) -> int:
+    def run(config: Config, source: ConfigSource | None = None) -> int:
+        # The daemon re-reads the same file with the same flag overrides on change (hot reload).
+        assert source is not None and source.path.endswith(".conf")
+        # Overrides are kept only when the flag was given, and then they are what the config says.
+        assert source.daemon_mode in (None, config.daemon_mode)
+        assert source.oneshot_timeout in (None, config.oneshot_timeout)
         seen.append(config)
         return 7
 

@@ -87,10 +87,13 @@ def test_key_never_readable_by_others_under_umask_000(sock_dir: Path, layout: st
         with HelperProcess(conf, umask=0o000) as helper:
             current = eventually(lambda: generation(files), 30, what="first write")
             deadline = time.monotonic() + 60
-            for _ in range(rotations):
+            for i in range(rotations):
                 before = current
                 agent.rotate_now("w")
-                current = wait_changed(lambda: generation(files), before, 15, what="rotation")
+                try:
+                    current = wait_changed(lambda: generation(files), before, 30, what="rotation")
+                except AssertionError as exc:
+                    raise AssertionError(f"rotation {i}: {exc}; helper log tail:\n{helper.output()[-3000:]}") from None
                 assert time.monotonic() < deadline, "rotations too slow"
             report = watcher.finish()
             helper.assert_clean_log()

@@ -114,6 +114,10 @@ class DaemonService:
                 return self.shutdown.code if self.shutdown.code is not None else code
             self.config, self.writer = self._pending
             self._pending = None
+            try:
+                self.writer.prepare()
+            except WriteError as exc:
+                log.error("Unable to prepare the output directory", extra={"fields": {"error": str(exc)}})
             self.current.status = self.current.status.reconfigured(self.config.x509_enabled, self.writer.jwt_paths)
             self._generation = Shutdown()
             log.info("Configuration reloaded")
@@ -187,10 +191,8 @@ class DaemonService:
             except (AddressError, ConfigError) as exc:
                 log.error("invalid configuration; keeping the running one", extra={"fields": {"error": str(exc)}})
                 return
-            try:
-                writer.prepare()
-            except WriteError as exc:
-                log.error("Unable to prepare the output directory", extra={"fields": {"error": str(exc)}})
+            # writer.prepare() (which clears crash leftovers) waits for the switch: the running generation
+            # may be mid-write in the same directory until then.
             self._pending = (new, writer)
             self._generation.request(EXIT_OK, "configuration changed")  # the run loop starts the next one
         else:

@@ -8,13 +8,12 @@ broke its second write), the data is fsynced, the file renamed into place and th
 Two layouts:
 
 - :class:`AtomicDir` (``file_layout = "atomic_dir"``, the default): the Kubernetes AtomicWriter layout. All
-  files of one update go into a fresh hidden directory ``..2026_11_22_10_00_00.123456789`` (UTC time and
-  nanoseconds, so names sort chronologically); one rename of a
-  temporary symlink swaps ``..data`` to it; the user-visible names are symlinks ``name -> ..data/name``. A
-  reader therefore sees either every old file or every new file. The generation before the current one is
-  kept until the next swap, so a reader that resolved ``..data`` just before a swap still finds its files;
-  older generations are removed after each swap, by :meth:`AtomicDir.prune` (which the writer runs after
-  reporting the update, so the renew signal never waits for unlinks).
+  files of one update go into a fresh hidden directory ``..2026_11_22_10_00_00.123456789`` (UTC, sorts
+  chronologically); one rename of a temporary symlink swaps ``..data`` to it; visible names are symlinks
+  ``name -> ..data/name``. A reader sees every old file or every new file. The previous generation is kept
+  until the next swap (a reader that resolved ``..data`` just before it still finds its files); older ones
+  are removed by :meth:`AtomicDir.prune`, after the update is reported. Helpers sharing a directory are
+  serialized by ``flock`` and keep each other's still-linked names in every new generation.
 - :func:`replace_files` (``file_layout = "plain"``, and JWT files in both layouts): each file is staged as a
   temporary file first, and only when all are staged are they renamed in the given order. Disk-full and
   permission errors therefore hit before anything visible changes.
@@ -37,20 +36,21 @@ Durability (what a crash or power loss can leave), per update:
 - the output directory is fsynced after the rename and before success is reported: the swap itself is then
   durable. A second fsync follows only when visible links were (re)created, which is the first update only.
 
-So an update of N files costs N+2 fsyncs, waited for in two steps: the N files and their generation
-directory are fsynced concurrently (:mod:`~spiffe_helper.store.durable`; the journal commits them together),
-then the output directory after the rename. Pruning old generations needs none (a lost unlink is harmless:
-the next prune or :meth:`AtomicDir.recover` finds the generation again).
+So an update of N files costs N+2 fsyncs in two waits: files and generation directory concurrently
+(:mod:`~spiffe_helper.store.durable`), then the output directory. Pruning needs none (a lost unlink is
+harmless: the next prune or :meth:`AtomicDir.recover` finds the generation again).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import NamedTuple
 
 from spiffe_helper.errors import WriteError
@@ -71,6 +71,7 @@ from spiffe_helper.store.fileops import (
     unlink_quietly,
     why,
 )
+from spiffe_helper.store.plain import replace_files  # the plain layout; re-exported
 
 __all__ = [
     "DATA_LINK",
@@ -90,10 +91,12 @@ DATA_LINK = "..data"
 DATA_TMP = "..data_tmp"
 _GENERATION = re.compile(r"^\.\.\d{4}(?:_\d{2}){5}\.\d+$")
 
-# One lock per output directory for all AtomicDir objects of this process: a prune (possibly on another
-# thread) never runs while a publish is filling a generation it would otherwise take for a stale one.
+# One lock per output directory for all AtomicDir objects of this process (a prune on another thread never
+# runs while a publish fills a generation), and the visible names this process has published there (a name
+# we wrote before but not now was dropped from our config; any other still-linked one is another writer's).
 _DIR_LOCKS: dict[str, threading.Lock] = {}
 _DIR_LOCKS_GUARD = threading.Lock()
+_published: dict[str, set[str]] = {}
 
 
 def _lock_for(directory: str) -> threading.Lock:
@@ -114,10 +117,7 @@ class FileSpec(NamedTuple):  # not a frozen dataclass: those cost ~1 ms of start
 
 def _remove_generation(dfd: int, name: str) -> None:
     """Delete generation directory ``name`` (in ``dfd``); errors are ignored (a later prune retries).
-
-    Our generations hold only the regular files we wrote, so unlink + rmdir does it; ``shutil.rmtree`` (and
-    its import) is only the fallback for a directory someone else put something into.
-    """
+    Unlink + rmdir; ``shutil.rmtree`` only for a directory someone else put something into."""
     try:
         gfd = os.open(name, DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dfd)
     except OSError:
@@ -137,53 +137,6 @@ def _remove_generation(dfd: int, name: str) -> None:
         shutil.rmtree(name, dir_fd=dfd, ignore_errors=True)
 
 
-def replace_files(specs: Sequence[FileSpec]) -> None:
-    """Per-file atomic replacement: stage every file, then rename them in order, then fsync the directories.
-
-    A failure while staging (disk full, permissions, read-only) removes the staged files and leaves every
-    visible file as it was.
-    """
-    for spec in specs:
-        refuse_directory(spec.path)
-    staged: list[tuple[int, str, FileSpec]] = []
-    file_fds: list[int] = []
-    dir_fds: dict[str, int] = {}
-    try:
-        for spec in specs:
-            parent = os.path.dirname(spec.path) or "."
-            try:
-                if parent not in dir_fds:
-                    dir_fds[parent] = os.open(parent, DIR_FLAGS)
-                tmp = tmp_name(os.path.basename(spec.path))
-                file_fds.append(create_file(dir_fds[parent], tmp, spec.data, spec.mode))
-            except OSError as exc:
-                raise WriteError(f'cannot write "{spec.path}": {why(exc)}') from None
-            staged.append((dir_fds[parent], tmp, spec))
-        # Every staged file durable before any rename makes it visible (fsynced together: see durable.py).
-        for (_, _, spec), err in zip(staged, fsync_all(file_fds), strict=True):
-            if err is not None:
-                raise WriteError(f'cannot write "{spec.path}": {why(err)}')
-        close_all(file_fds)
-        file_fds.clear()
-        while staged:
-            dfd, tmp, spec = staged[0]
-            try:
-                os.rename(tmp, os.path.basename(spec.path), src_dir_fd=dfd, dst_dir_fd=dfd)
-            except OSError as exc:
-                raise WriteError(f'cannot replace "{spec.path}": {why(exc)}') from None
-            staged.pop(0)
-        # The renames durable before success is reported.
-        for parent, err in zip(dir_fds, fsync_all(list(dir_fds.values())), strict=True):
-            if err is not None:
-                raise WriteError(f'cannot sync directory "{parent}": {why(err)}')
-    finally:
-        close_all(file_fds)
-        for dfd, tmp, _ in staged:
-            unlink_quietly(dfd, tmp)
-        for dfd in dir_fds.values():
-            os.close(dfd)
-
-
 class AtomicDir:
     """The ``..data`` symlink layout in one directory; visible names are plain file names in it."""
 
@@ -196,6 +149,28 @@ class AtomicDir:
 
     def _path(self, name: str) -> str:
         return os.path.join(self.directory, name)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[int]:
+        """The directory's descriptor, locked against this process's other threads (the per-directory lock)
+        and against other processes (``flock``): two helpers that share a ``cert_dir`` swap, prune and
+        recover one at a time, so neither ever removes what the other has just published."""
+        with self._lock, open_dir(self.directory) as dfd:
+            fcntl.flock(dfd, fcntl.LOCK_EX)  # released when the descriptor is closed
+            yield dfd
+
+    def _still_served(self, previous: str | None, files: Mapping[str, tuple[bytes, int]]) -> list[str]:
+        """Names of the current generation that this update does not write but that are still visible
+        through ``..data`` and that this process never wrote (another helper's outputs in a shared
+        ``cert_dir``): the new generation keeps them, hard-linked, so a swap never leaves them dangling."""
+        if previous is None:
+            return []
+        try:
+            names = os.listdir(self._path(previous))
+        except OSError:
+            return []
+        ours = _published.get(os.path.realpath(self.directory), set())
+        return sorted(n for n in names if n not in files and n not in ours and self.is_linked(n))
 
     def current(self) -> str | None:
         """The generation directory ``..data`` points at, or None."""
@@ -221,31 +196,32 @@ class AtomicDir:
         """
         for name in files:
             refuse_directory(self._path(name))
-        with self._lock:
-            try:
-                with open_dir(self.directory) as dfd:
-                    previous = self.current()
-                    gen = self._new_generation(dfd, dir_mode_for(m for _, m in files.values()))
-                    try:
-                        self._fill(dfd, gen, files)  # every file and the generation directory fsynced
-                        unlink_quietly(dfd, DATA_TMP)
-                        os.symlink(gen, DATA_TMP, dir_fd=dfd)
-                        os.rename(DATA_TMP, DATA_LINK, src_dir_fd=dfd, dst_dir_fd=dfd)
-                    except BaseException:
-                        unlink_quietly(dfd, DATA_TMP)
-                        _remove_generation(dfd, gen)
-                        raise
-                    os.fsync(dfd)  # the swap is durable before success is reported
-                    self._last = (gen, previous)
-                    # From here the update is visible through ..data; links and pruning only tidy up.
-                    if self._link_names(dfd, files):
-                        os.fsync(dfd)  # only when links were created (the first update): nothing else changed
-                    if prune:
-                        self._prune(dfd)
-            except WriteError:
-                raise
-            except OSError as exc:
-                raise WriteError(f'cannot write files in "{self.directory}": {why(exc)}') from None
+        try:
+            with self._exclusive() as dfd:
+                previous = self.current()
+                keep = self._still_served(previous, files)
+                gen = self._new_generation(dfd, dir_mode_for(m for _, m in files.values()))
+                try:
+                    self._fill(dfd, gen, files, previous, keep)  # files and generation dir fsynced
+                    unlink_quietly(dfd, DATA_TMP)
+                    os.symlink(gen, DATA_TMP, dir_fd=dfd)
+                    os.rename(DATA_TMP, DATA_LINK, src_dir_fd=dfd, dst_dir_fd=dfd)
+                except BaseException:
+                    unlink_quietly(dfd, DATA_TMP)
+                    _remove_generation(dfd, gen)
+                    raise
+                os.fsync(dfd)  # the swap is durable before success is reported
+                self._last = (gen, previous)
+                _published.setdefault(os.path.realpath(self.directory), set()).update(files)
+                # From here the update is visible through ..data; links and pruning only tidy up.
+                if self._link_names(dfd, files):
+                    os.fsync(dfd)  # only when links were created (the first update): nothing else changed
+                if prune:
+                    self._prune(dfd)
+        except WriteError:
+            raise
+        except OSError as exc:
+            raise WriteError(f'cannot write files in "{self.directory}": {why(exc)}') from None
         return gen
 
     def _new_generation(self, dfd: int, mode: int) -> str:
@@ -265,7 +241,9 @@ class AtomicDir:
             return name
         raise WriteError(f'cannot create a directory in "{self.directory}": no free name')
 
-    def _fill(self, dfd: int, gen: str, files: Mapping[str, tuple[bytes, int]]) -> None:
+    def _fill(
+        self, dfd: int, gen: str, files: Mapping[str, tuple[bytes, int]], previous: str | None, keep: Sequence[str]
+    ) -> None:
         gfd = os.open(gen, DIR_FLAGS, dir_fd=dfd)
         created: list[tuple[str, int]] = []
         try:
@@ -274,6 +252,8 @@ class AtomicDir:
                     created.append((name, create_file(gfd, name, data, mode)))
                 except OSError as exc:
                     raise WriteError(f'cannot write "{self._path(name)}": {why(exc)}') from None
+            if keep and previous is not None:
+                self._link_kept(dfd, gfd, previous, keep)
             # Each file's data and the names inside the generation (module docstring), all durable before
             # ..data may point at the generation; fsynced together so the journal commits them at once.
             *file_errors, dir_error = fsync_all([fd for _, fd in created] + [gfd])
@@ -285,6 +265,21 @@ class AtomicDir:
         finally:
             close_all(fd for _, fd in created)
             os.close(gfd)
+
+    def _link_kept(self, dfd: int, gfd: int, previous: str, keep: Sequence[str]) -> None:
+        """Hard-link the still-served files of ``previous`` into the new generation (same inode: same data,
+        same mode, already durable); the generation directory's fsync then makes the new names durable."""
+        pfd = os.open(previous, DIR_FLAGS, dir_fd=dfd)
+        try:
+            for name in keep:
+                try:
+                    os.link(name, name, src_dir_fd=pfd, dst_dir_fd=gfd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # gone meanwhile: nothing left to keep
+                except OSError as exc:
+                    raise WriteError(f'cannot keep "{self._path(name)}" in the new generation: {why(exc)}') from None
+        finally:
+            os.close(pfd)
 
     def _link_names(self, dfd: int, names: Iterable[str]) -> bool:
         """Point each visible name at ``..data/name``; True when any link was created."""
@@ -310,12 +305,11 @@ class AtomicDir:
         writer's, still being filled). Safe to run on another thread: publishes in this directory wait.
         Failures are ignored: a later prune, or :meth:`recover` at the next start, finds the same entries.
         """
-        with self._lock:
-            try:
-                with open_dir(self.directory) as dfd:
-                    self._prune(dfd)
-            except OSError:
-                pass
+        try:
+            with self._exclusive() as dfd:
+                self._prune(dfd)
+        except OSError:
+            pass
 
     def _prune(self, dfd: int) -> None:
         current = self.current()
@@ -342,22 +336,23 @@ class AtomicDir:
     def recover(self) -> list[str]:
         """Remove what a crash left: ``..data_tmp``, temporary links, and generations other than the current
         one and the one before it (a crash before the swap leaves a newer one, after it an older one)."""
-        removed = remove_leftovers(self.directory)
-        with self._lock:
-            current = self.current()
-            try:
-                with open_dir(self.directory) as dfd:
-                    entries = os.listdir(dfd)
-                    gens = sorted(e for e in entries if _GENERATION.match(e))
-                    older = [g for g in gens if current is not None and g < current]
-                    keep = {current, older[-1] if older else None}
-                    for entry in entries:
-                        if entry == DATA_TMP or (_GENERATION.match(entry) and entry not in keep):
-                            if entry == DATA_TMP:
-                                unlink_quietly(dfd, entry)
-                            else:
-                                _remove_generation(dfd, entry)
-                            removed.append(entry)
-            except OSError:
-                pass
+        removed: list[str] = []
+        try:
+            with self._exclusive() as dfd:
+                # Under the lock: another helper sharing the directory may be mid-publish.
+                removed += remove_leftovers(self.directory)
+                current = self.current()
+                entries = os.listdir(dfd)
+                gens = sorted(e for e in entries if _GENERATION.match(e))
+                older = [g for g in gens if current is not None and g < current]
+                keep = {current, older[-1] if older else None}
+                for entry in entries:
+                    if entry == DATA_TMP or (_GENERATION.match(entry) and entry not in keep):
+                        if entry == DATA_TMP:
+                            unlink_quietly(dfd, entry)
+                        else:
+                            _remove_generation(dfd, entry)
+                        removed.append(entry)
+        except OSError:
+            pass
         return removed

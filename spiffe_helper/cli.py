@@ -13,6 +13,16 @@ This module is the only one that turns errors into exit codes.
 
 from __future__ import annotations
 
+# ruff: noqa: E402  (the early SIGINT handler goes in before the other imports)
+import _signal  # type: ignore[import-not-found]  # the C module: ``signal`` would first import enum, itself interruptible
+
+
+def _early_sigint(signum: int, frame: object) -> None:
+    raise SystemExit(130)  # Ctrl-C while this module is still importing: quiet exit, the shell's code
+
+
+_signal.signal(_signal.SIGINT, _early_sigint)
+
 import contextlib
 import importlib
 import os
@@ -249,7 +259,19 @@ def _run_root(flags: ParsedFlags) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``spiffe-helper`` console script; returns the exit code."""
+    """Entry point of the ``spiffe-helper`` console script; returns the exit code.
+
+    Ctrl-C before the run installs its own signal handling (start-up, subcommands) ends with 130, the
+    shell's code for SIGINT, and no traceback.
+    """
+    try:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)  # KeyboardInterrupt from here on
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         return _run_subcommand(args)

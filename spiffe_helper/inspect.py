@@ -201,7 +201,7 @@ def analyse(files: dict[str, str], source: str, now: dt.datetime | None = None) 
         try:
             with open(path, "rb") as f:
                 parsed = _parse(f.read())
-        except (OSError, ValueError, TypeError, binascii.Error, SpiffeHelperError) as exc:
+        except (OSError, ValueError, TypeError, binascii.Error, UnsupportedAlgorithm, SpiffeHelperError) as exc:
             result.errors.append(f"{name}: {getattr(exc, 'strerror', None) or exc}")
             continue
         if parsed.certs and not _is_ca(parsed.certs[0]):

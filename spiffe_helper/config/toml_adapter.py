@@ -61,7 +61,24 @@ def parse_toml(text: str) -> ObjectList:
         m = _TOML_POS.search(msg)
         pos = Pos(int(m.group(1)), int(m.group(2))) if m else Pos(1, 1)
         raise TomlError(pos, _TOML_POS.sub("", msg).strip()) from None
-    return _object_list(data, _Locator(text), 1)
+    except RecursionError:
+        # tomllib recurses once per nesting level; Go has no limit, Python's stack has one.
+        raise TomlError(_deep_pos(text), "nesting too deep") from None
+    try:
+        return _object_list(data, _Locator(text), 1)
+    except RecursionError:
+        raise TomlError(_deep_pos(text), "nesting too deep") from None
+
+
+def _deep_pos(text: str, limit: int = 100) -> Pos:
+    """Best effort: the line where brackets first nest ``limit`` deep (strings and comments not excluded)."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        for column, ch in enumerate(line, 1):
+            depth += (ch in "[{") - (ch in "]}")
+            if depth > limit:
+                return Pos(number, column)
+    return Pos(1, 1)
 
 
 def _object_list(data: dict[str, Any], loc: _Locator, after: int) -> ObjectList:

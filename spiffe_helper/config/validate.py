@@ -37,7 +37,7 @@ from spiffe_helper.config.model import (
     StartConfig,
     go_path_join,
 )
-from spiffe_helper.config.validate_ours import Checker, check_file_names, lifecycle_conflicts, log_level
+from spiffe_helper.config.validate_ours import Checker, check_file_names, lifecycle_conflicts, log_level, reject_nul
 from spiffe_helper.process.cmdargs import CmdArgsError, split_cmd_args
 
 log = logging.getLogger("spiffe_helper.config")
@@ -178,6 +178,7 @@ def validate(
         c.fail(f"file_layout {go_quote(layout)} is not one of {', '.join(FILE_LAYOUTS)}", "file_layout")
     timeout = _seconds(c, root, "oneshot_timeout", oneshot_timeout, DEFAULT_ONESHOT_TIMEOUT)
     grace = _seconds(c, root, "shutdown_grace_period", None, DEFAULT_SHUTDOWN_GRACE_PERIOD)
+    reject_nul(c, root, start_block, reload_block, entries)
     check_file_names(c, root, entries)
     start = _start(c, root, start_block)
     reload = _reload(c, root, reload_block)

@@ -96,3 +96,28 @@ def check_file_names(c: Checker, root: Decoded, entries: list[Decoded]) -> None:
                 hint="with cert_dir set, file names must be relative and stay inside it"
                 " (the Go helper would silently write an absolute name under cert_dir)",
             )
+
+
+_ROOT_PATH_KEYS = (
+    "cert_dir",
+    "svid_file_name",
+    "svid_key_file_name",
+    "svid_bundle_file_name",
+    "jwt_bundle_file_name",
+    "pid_file_name",
+    "cmd",
+    "cmd_args",
+)
+
+
+def reject_nul(c: Checker, root: Decoded, start: Decoded, reload: Decoded, entries: list[Decoded]) -> None:
+    """No NUL byte in a path, command or argument: the OS cannot take one (Python would raise mid-run)."""
+    checks: list[tuple[str, str, Decoded]] = [(k, k, root) for k in _ROOT_PATH_KEYS]
+    checks += [(f"start.{k}", k, start) for k in ("cmd", "args")]
+    checks += [(f"reload.{k}", k, reload) for k in ("cmd", "args", "pid_file_name")]
+    checks += [(f"jwt_svids[{i}].jwt_svid_file_name", "jwt_svid_file_name", e) for i, e in enumerate(entries)]
+    for name, key, block in checks:
+        value = block.values.get(key)
+        texts = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            c.fail(f"{name} must not contain a NUL byte", key, block=None if block is root else block)

@@ -152,11 +152,12 @@ def send_named_signal(child: Child | None, signal_name_: str, *, group: bool = F
 
 
 def log_started(child: Child) -> None:
-    """``Process started`` (the Go helper logs nothing here; users asked to see it)."""
-    log.info(
-        "Process started",
-        extra={"fields": {"cmd": child.argv[0], "args": shlex.join(child.argv[1:]), "pid": child.pid}},
-    )
+    """``Process started`` (the Go helper logs nothing here; users asked to see it).
+
+    The arguments go to debug level only: they may carry secrets (``cmd_args = "-pSECRET"``).
+    """
+    log.info("Process started", extra={"fields": {"cmd": child.argv[0], "pid": child.pid}})
+    log.debug("Process arguments", extra={"fields": {"pid": child.pid, "args": shlex.join(child.argv[1:])}})
 
 
 def log_exited(child: Child, result: ChildExit) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
 import random
+import stat
 
 from spiffe_helper.process.signals import SignalNameError, parse_signal, signal_description
 
@@ -49,13 +51,24 @@ def _atoi(s: str) -> int:
 
 def read_pid_file(path: str) -> int:
     """The pid in ``path`` (surrounding whitespace ignored); :class:`PidFileError` with Go's messages."""
+    failed = f"failed to read pid file {_go_quote(path)}"
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except IsADirectoryError as err:
-        raise PidFileError(f"failed to read pid file {_go_quote(path)}: read {path}: {_go_errno_text(err)}") from None
+        # Non-blocking, regular files only: this runs on the event loop, and a FIFO would block it forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as err:
-        raise PidFileError(f"failed to read pid file {_go_quote(path)}: open {path}: {_go_errno_text(err)}") from None
+        raise PidFileError(f"{failed}: open {path}: {_go_errno_text(err)}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise PidFileError(f"{failed}: read {path}: {_go_errno_text(IsADirectoryError(errno.EISDIR, ''))}")
+        if not stat.S_ISREG(st.st_mode):
+            raise PidFileError(f"{failed}: read {path}: not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read()
+    except OSError as err:
+        raise PidFileError(f"{failed}: read {path}: {_go_errno_text(err)}") from None
+    finally:
+        os.close(fd)
     text = data.decode("utf-8", "replace").strip(_GO_SPACE)
     try:
         return _atoi(text)

@@ -77,7 +77,7 @@ def create_file(dir_fd: int, name: str, data: bytes, mode: int) -> int:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fchmod(fd, mode)
+        os.fchmod(fd, mode & 0o777)  # Go applies FileMode.Perm(): no setuid, setgid or sticky bit
     except BaseException:
         os.close(fd)
         unlink_quietly(dir_fd, name)

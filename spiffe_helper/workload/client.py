@@ -11,7 +11,9 @@ Every stream runs through one watch loop (:meth:`WorkloadApiClient._stream`):
 * ``InvalidArgument`` and ``Unimplemented`` end the watch (raised as a terminal :class:`WorkloadApiError`);
   every other status, and a stream the agent ends, is reported and retried after a backoff;
 * while backing off on a Unix socket the client watches the socket file, so an agent that starts or restarts
-  (a new socket file) is reconnected to at once instead of after the remaining delay;
+  (a new socket file) is reconnected to at once instead of after the remaining delay; the file is compared
+  with what it was when the failed attempt began, so one that appears while a failure is being handled
+  counts too;
 * cancelling the task running a watch stops it silently.
 
 Each stream attempt and each unary call uses a fresh channel: a gRPC channel that failed to connect keeps its
@@ -40,7 +42,7 @@ from spiffe_helper.workload._proto import workload_pb2 as pb
 from spiffe_helper.workload._proto import workload_pb2_grpc as pb_grpc
 from spiffe_helper.workload.address import WorkloadAddress, parse_address
 from spiffe_helper.workload.backoff import Backoff
-from spiffe_helper.workload.socketwait import wait_for_socket
+from spiffe_helper.workload.socketwait import SocketIdentity, socket_identity, wait_for_socket
 
 __all__ = [
     "DEFAULT_RPC_TIMEOUT",
@@ -63,10 +65,16 @@ TERMINAL_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UN
 # (seen in ~1 of 3 runs of tests/integration/test_workload_reconnect.py: "No such file or directory" 2 ms after
 # the socket had appeared, then a full backoff lost). Also bound gRPC's own reconnect
 # backoff (default: up to 120 s) should a channel outlive a failed connect.
+# Despite its name, "grpc.min_reconnect_backoff_ms" is gRPC core's minimum *connect timeout*: how long one
+# connection attempt, HTTP/2 handshake included, may take. It must stay at gRPC's default (20 s, as grpc-go):
+# at 100 ms an agent that is slow to send its first SETTINGS frame -- just started, or on a loaded machine --
+# failed the attempt ("connection attempt timed out before receiving SETTINGS frame"), and the client then slept
+# a whole backoff next to an unchanged, healthy socket. A refused or missing socket still fails at once.
+_CONNECT_TIMEOUT_MS = 20_000
 _CHANNEL_OPTIONS = (
     ("grpc.use_local_subchannel_pool", 1),
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", _CONNECT_TIMEOUT_MS),
     ("grpc.max_reconnect_backoff_ms", 1000),
 )
 _GO_CODE_NAMES = {grpc.StatusCode.CANCELLED: "Canceled"}  # Go spells this one differently
@@ -257,6 +265,7 @@ class WorkloadApiClient:
         """The one watch loop (see the module docstring); yields converted values, raises terminal errors."""
         backoff = self._new_backoff()
         while True:
+            seen = self._socket_identity()  # before connecting: see _pause
             try:
                 async with self._channel() as channel:
                     call = open_call(pb_grpc.SpiffeWorkloadAPIStub(channel), None)
@@ -277,7 +286,7 @@ class WorkloadApiClient:
             await _call(on_error, error)
             if error.terminal:
                 raise error
-            await self._pause(backoff)
+            await self._pause(backoff, seen)
 
     async def _first(
         self,
@@ -295,6 +304,7 @@ class WorkloadApiClient:
         try:
             async with asyncio.timeout(timeout):
                 while True:
+                    seen = self._socket_identity()  # before connecting: see _pause
                     try:
                         return await attempt(None)
                     except (WorkloadApiError, SvidError) as exc:
@@ -302,7 +312,7 @@ class WorkloadApiClient:
                         await _call(on_error, exc)
                         if isinstance(exc, WorkloadApiError) and exc.terminal:
                             raise
-                    await self._pause(backoff)
+                    await self._pause(backoff, seen)
         except TimeoutError:
             reason = f"no {what} within {timeout:g}s" + (f"; last error: {last}" if last else "")
             raise WorkloadApiError(grpc.StatusCode.DEADLINE_EXCEEDED, reason) from None
@@ -331,14 +341,24 @@ class WorkloadApiClient:
     def _channel(self) -> grpc.aio.Channel:
         return grpc.aio.insecure_channel(self.address.target, options=_CHANNEL_OPTIONS)
 
-    async def _pause(self, backoff: Backoff) -> None:
+    def _socket_identity(self) -> SocketIdentity | None:
+        path = self.address.socket_path
+        return None if path is None else socket_identity(path)
+
+    async def _pause(self, backoff: Backoff, seen: SocketIdentity | None) -> None:
+        """Back off after a failed attempt; ``seen`` is the socket file's identity from before that attempt.
+
+        Comparing with ``seen`` rather than with the file as it is now means a socket that appeared (or was
+        replaced) while we connected or ran ``on_error`` ends the pause at once instead of being taken for
+        the file that just failed us.
+        """
         delay = backoff.next_delay()
         path = self.address.socket_path
         if path is None:
             await asyncio.sleep(delay)
             return
         _log.debug("Retrying the Workload API", extra={"fields": {"delay": f"{delay:.2f}s", "socket": path}})
-        if await wait_for_socket(path, delay):
+        if await wait_for_socket(path, delay, seen=seen):
             backoff.reset()  # a new socket file: the agent (re)started, so start retrying quickly again
 
 

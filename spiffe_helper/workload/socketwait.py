@@ -1,10 +1,14 @@
 """Waiting for the agent's Unix socket file instead of sleeping through a backoff.
 
-After a failed connection the client calls :func:`wait_for_socket` with its backoff delay:
+After a failed connection the client calls :func:`wait_for_socket` with its backoff delay and the socket
+file's identity as it was when the failed attempt *began* (``seen``):
 
+* socket file different from ``seen`` (it appeared, or was replaced, while the attempt ran or its failure was
+  being reported): return at once -- the agent has just (re)started, so sleeping would only lose time;
 * socket file missing (agent not started yet, or gone): wait -- with no time limit -- until it appears;
-* socket file present (a stale file left by a killed agent, or a live agent that refused us): wait for the
-  delay, but return early when the file is replaced, which is what a restarting agent does (unlink + bind).
+* socket file present and unchanged (a stale file left by a killed agent, or a live agent that refused us):
+  wait for the delay, but return early when the file is replaced, which is what a restarting agent does
+  (unlink + bind, or bind elsewhere + rename over the old file: either way a new inode).
 
 Changes are seen through ``watchfiles`` on the socket's directory (non-recursively), or, while that directory
 does not exist either, on its nearest existing ancestor, moving down as directories appear. The file is also
@@ -29,11 +33,11 @@ RECHECK_MS = 500
 # Quiet time after a change before watchfiles reports it: a restarting agent unlinks and binds in one go.
 STEP_MS = 20
 
-_Identity = tuple[int, int, int]
+SocketIdentity = tuple[int, int, int]
 _log = get_logger("workload")
 
 
-def socket_identity(path: str) -> _Identity | None:
+def socket_identity(path: str) -> SocketIdentity | None:
     """(device, inode, ctime) of ``path``, or ``None`` when it does not exist; a new file gives a new value."""
     try:
         st = os.stat(path)
@@ -53,18 +57,20 @@ def nearest_existing_dir(path: str) -> str:
     return path
 
 
-async def wait_for_socket(path: str, timeout: float) -> bool:
+async def wait_for_socket(path: str, timeout: float, *, seen: SocketIdentity | None) -> bool:
     """Wait as described in the module docstring; True when the socket file appeared or was replaced.
 
-    While the file is missing ``timeout`` does not apply: there is nothing to connect to before it appears.
+    ``seen`` is :func:`socket_identity` taken before the failed attempt started. Taking it here instead
+    would miss an agent that (re)created its socket between the attempt and this call, and sleep the whole
+    delay next to a fresh socket. While the file is missing ``timeout`` does not apply: there is nothing to
+    connect to before it appears.
     """
     loop = asyncio.get_running_loop()
-    before = socket_identity(path)
     deadline = loop.time() + timeout
     parent = os.path.dirname(os.path.abspath(path))
     while True:
         current = socket_identity(path)
-        if current is not None and current != before:
+        if current is not None and current != seen:
             return True
         if current is not None and loop.time() >= deadline:
             return False
@@ -73,7 +79,7 @@ async def wait_for_socket(path: str, timeout: float) -> bool:
         async with contextlib.aclosing(_changes(watch_dir, limit)) as batches:
             async for changes in batches:
                 now_id = socket_identity(path)
-                if now_id is not None and (now_id != before or (Change.added, path) in changes):
+                if now_id is not None and (now_id != seen or (Change.added, path) in changes):
                     return True
                 if now_id is None and current is not None:
                     break  # the file went away: drop the deadline and wait for it to come back

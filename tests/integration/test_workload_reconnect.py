@@ -1,5 +1,6 @@
 """Reconnecting to a dev agent that runs as a real process: killed (SIGKILL) or stopped, then restarted on the
-same socket path, and a socket that does not exist yet when the watch starts.
+same socket path, a socket that does not exist yet when the watch starts, a socket that appears while the
+client is still reporting its failure, and an agent too busy to answer at once when its socket appears.
 
 The watch uses a 10 s backoff here, so reconnecting within the asserted bound is only possible through the
 socket-file watch (sleeping through the backoff would take ~10 s). The bound is generous for a loaded
@@ -9,6 +10,7 @@ socket-file watch (sleeping through the backoff would take ~10 s). The bound is 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from pathlib import Path
@@ -113,4 +115,85 @@ def test_missing_socket_that_appears_later_is_picked_up(sock_dir: Path) -> None:
     try:
         run(main())
     finally:
+        agent.close()
+
+
+@pytest.mark.parametrize("api", ["watch", "fetch"])
+def test_socket_appearing_while_the_failure_is_reported_is_used_at_once(sock_dir: Path, api: str) -> None:
+    # The agent starts (and its socket appears) during the client's on_error for the missing socket: a slow
+    # callback, or a busy event loop, between the failed attempt and the backoff. The client must compare with
+    # the file as it was before that attempt, not take the brand-new socket for the one that just failed it.
+    agent = DevAgentProcess(sock_dir / "run" / "spire", {"server": SERVER_ID})
+    rec = Recorder()
+    ready: list[float] = []
+
+    async def on_error(exc: Exception) -> None:
+        rec.on_error(exc)
+        if not ready:
+            await asyncio.to_thread(agent.start)  # returns once the socket accepts connections
+            ready.append(time.monotonic())
+
+    async def main() -> None:
+        async with WorkloadApiClient(agent.address("server"), backoff=slow_backoff) as client:
+            if api == "watch":
+                task = asyncio.create_task(client.watch_x509_context(rec.on_update, on_error))
+                await rec.until(lambda: bool(rec.updates), timeout=SLOW_BACKOFF + 20, what="first update")
+                got = rec.updates[0][0]
+                await stop(task)
+            else:
+                ctx = await client.fetch_x509_context(retry=True, timeout=SLOW_BACKOFF + 20, on_error=on_error)
+                assert str(ctx.default_svid.spiffe_id) == SERVER_ID
+                got = time.monotonic()
+            print(f"\n{api}: socket created during on_error; answer {got - ready[0]:+.3f} s after it was ready")
+            assert got - ready[0] < BOUND, [(round(t - ready[0], 3), str(e)) for t, e in rec.errors]
+            assert len(rec.errors) == 1  # only the missing socket, before the agent started
+
+    try:
+        run(main())
+    finally:
+        agent.close()
+
+
+FREEZE = 1.0  # seconds the agent stays unable to answer after its socket appears
+
+
+def test_agent_slow_to_answer_when_its_socket_appears_is_waited_for(sock_dir: Path) -> None:
+    # On a loaded machine a freshly started agent can take a while to answer the HTTP/2 handshake. Modelled
+    # deterministically: the agent listens on a private path and is stopped (SIGSTOP); then its socket is
+    # renamed into the path the client waits on, so the client connects to a listening socket nobody serves
+    # for FREEZE seconds. The client must wait for the handshake, not fail the attempt and sleep a backoff
+    # (which gRPC did with a 100 ms minimum connect timeout: "timed out before receiving SETTINGS frame").
+    agent = DevAgentProcess(sock_dir / "private", {"server": SERVER_ID})
+    public = sock_dir / "run" / "spire" / "server.sock"
+    rec = Recorder()
+
+    async def main() -> None:
+        async with WorkloadApiClient(f"unix://{public}", backoff=slow_backoff) as client:
+            task = asyncio.create_task(client.watch_x509_context(rec.on_update, rec.on_error))
+            await rec.until(lambda: bool(rec.errors), what="the missing socket to be reported")
+            await asyncio.to_thread(agent.start)
+            # "Connectable" comes a moment before the agent has finished publishing its socket (it still stats
+            # it); moving the file under it then would make it exit. Its log line marks the end of that step.
+            await Recorder().until(lambda: "Serving Workload API" in agent.output(), what="the agent's ready line")
+            agent.send_signal(signal.SIGSTOP)
+            public.parent.mkdir(parents=True)
+            os.rename(agent.socket_path("server"), public)  # the listening socket moves with its inode
+            published = time.monotonic()
+            await asyncio.sleep(FREEZE)  # meanwhile the client notices the socket and connects
+            agent.send_signal(signal.SIGCONT)
+            resumed = time.monotonic()
+            await rec.until(lambda: bool(rec.updates), timeout=SLOW_BACKOFF + 20, what="first update")
+            got = rec.updates[0][0]
+            frozen = resumed - published
+            print(f"\nagent frozen {frozen:.2f} s once its socket appeared; first update {got - resumed:+.3f} s after")
+            errors = [(round(t - published, 3), str(e)) for t, e in rec.errors]
+            assert got - resumed < BOUND, errors
+            assert len(rec.errors) == 1, errors  # only the missing socket: the slow handshake was not an error
+            await stop(task)
+
+    try:
+        run(main())
+    finally:
+        if agent.proc is not None and agent.proc.poll() is None:
+            agent.send_signal(signal.SIGCONT)
         agent.close()

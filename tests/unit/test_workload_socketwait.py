@@ -56,7 +56,7 @@ def test_socket_appearing_in_missing_directories_is_seen(sock_dir: Path) -> None
     async def main() -> tuple[bool, float, float]:
         creator = asyncio.create_task(_later(0.3, create))
         start = time.monotonic()
-        seen = await asyncio.wait_for(wait_for_socket(str(path), 0.05), 10)  # the deadline does not apply
+        seen = await asyncio.wait_for(wait_for_socket(str(path), 0.05, seen=None), 10)  # no deadline applies
         done = time.monotonic()
         return seen, done - start, done - await creator
 
@@ -73,7 +73,7 @@ def test_unchanged_socket_waits_for_the_delay(sock_dir: Path) -> None:
     path = sock_dir / "agent.sock"
     with _bind(path):
         start = time.monotonic()
-        assert asyncio.run(wait_for_socket(str(path), 0.3)) is False
+        assert asyncio.run(wait_for_socket(str(path), 0.3, seen=socket_identity(str(path)))) is False
         waited = time.monotonic() - start
     assert 0.29 <= waited < 3.0
 
@@ -90,7 +90,7 @@ def test_replaced_socket_ends_the_wait_early(sock_dir: Path) -> None:
 
     async def main() -> tuple[bool, float]:
         restarter = asyncio.create_task(_later(0.2, restart))
-        seen = await wait_for_socket(str(path), 30)
+        seen = await wait_for_socket(str(path), 30, seen=socket_identity(str(path)))
         return seen, time.monotonic() - await restarter
 
     seen, latency = asyncio.run(main())
@@ -98,6 +98,49 @@ def test_replaced_socket_ends_the_wait_early(sock_dir: Path) -> None:
     print(f"replaced socket noticed {latency * 1000:.0f} ms after the restart")
     assert seen is True
     assert latency < 3.0  # far below the 30 s delay
+
+
+def test_stale_socket_renamed_over_ends_the_wait_early(sock_dir: Path) -> None:
+    # What the dev agent (and a careful real agent) does: bind in a private staging directory, then rename the
+    # new socket over the stale file. The name never disappears; only the inode changes.
+    path = sock_dir / "agent.sock"
+    _bind(path).close()  # a killed agent: the file stays, nothing listens
+    stage = sock_dir / ".stage"
+    stage.mkdir()
+    new: list[socket.socket] = []
+
+    def restart() -> None:
+        new.append(_bind(stage / "s"))
+        os.replace(stage / "s", path)
+
+    async def main() -> tuple[bool, float]:
+        restarter = asyncio.create_task(_later(0.2, restart))
+        seen = await asyncio.wait_for(wait_for_socket(str(path), 30, seen=socket_identity(str(path))), 10)
+        return seen, time.monotonic() - await restarter
+
+    seen, latency = asyncio.run(main())
+    new[0].close()
+    print(f"socket renamed over a stale one noticed {latency * 1000:.0f} ms after the rename")
+    assert seen is True
+    assert latency < 3.0  # far below the 30 s delay
+
+
+@pytest.mark.parametrize("before", ["missing", "stale"])
+def test_socket_changed_since_the_attempt_ends_the_wait_at_once(sock_dir: Path, before: str) -> None:
+    # The caller passes the identity from before its failed attempt; a socket that appeared or was replaced
+    # since (while the failure was being reported) is a fresh agent: no watching, no delay.
+    path = sock_dir / "agent.sock"
+    seen = None
+    if before == "stale":
+        _bind(path).close()
+        seen = socket_identity(str(path))
+        path.unlink()
+        time.sleep(0.01)  # ctime granularity, as above
+    with _bind(path):
+        start = time.monotonic()
+        assert asyncio.run(wait_for_socket(str(path), 30, seen=seen)) is True
+        elapsed = time.monotonic() - start
+    assert elapsed < 1.0  # at once, not after the 30 s delay nor a watcher step
 
 
 def test_removed_socket_is_waited_for_past_the_deadline(sock_dir: Path) -> None:
@@ -109,7 +152,7 @@ def test_removed_socket_is_waited_for_past_the_deadline(sock_dir: Path) -> None:
         remover = asyncio.create_task(_later(0.05, path.unlink))
         creator = asyncio.create_task(_later(0.8, lambda: new.append(_bind(path))))
         start = time.monotonic()
-        seen = await asyncio.wait_for(wait_for_socket(str(path), 0.2), 10)
+        seen = await asyncio.wait_for(wait_for_socket(str(path), 0.2, seen=socket_identity(str(path))), 10)
         await remover
         await creator
         return seen, time.monotonic() - start
@@ -125,7 +168,7 @@ def test_cancelling_a_wait_is_prompt(sock_dir: Path) -> None:
     path = sock_dir / "never.sock"
 
     async def main() -> float:
-        waiter = asyncio.create_task(wait_for_socket(str(path), 1))
+        waiter = asyncio.create_task(wait_for_socket(str(path), 1, seen=None))
         await asyncio.sleep(0.2)
         start = time.monotonic()
         waiter.cancel()

@@ -50,20 +50,20 @@ def test_child_arguments_are_not_logged_at_info(tmp_path: Path) -> None:
     assert [r for r in records if r[0] == "debug" and "SECRET" in repr(r)]  # still there for debugging
 
 
-@pytest.mark.parametrize("delay", [0.02, 0.05, 0.1, 0.15, 0.2, 0.3])
-def test_early_sigint_has_no_traceback(delay: float) -> None:
+def test_sigint_during_start_up_has_no_traceback() -> None:
+    """Ctrl-C once our code runs (here: right after the first log line, while the config is parsed and the
+    run is set up, before asyncio's handlers exist) ends quietly. The few milliseconds of Python's own
+    start-up before ``cli.py`` runs cannot be covered by any code of ours, so no timed delay is tested."""
     d = tempfile.mkdtemp(dir="/tmp")
     conf = Path(d, "helper.conf")
     conf.write_text(
         f'agent_address = "{d}/none.sock"\ncert_dir = "{d}/out"\nsvid_file_name = "s.pem"\n'
         'svid_key_file_name = "k.pem"\nsvid_bundle_file_name = "b.pem"\n'
     )
-    # -S: skip site, whose editable-install hook (a .pth file, not our code) is itself interruptible.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, sysconfig.get_paths()["purelib"]]))
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-S",
             "-c",
             "import sys; from spiffe_helper.cli import main; sys.exit(main())",
             "-config",
@@ -73,16 +73,16 @@ def test_early_sigint_has_no_traceback(delay: float) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(delay)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # "Using configuration file": cli.py is running
     proc.send_signal(signal.SIGINT)
     try:
-        _, err = proc.communicate(timeout=30)
+        _, rest = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
         pytest.fail("helper did not end after SIGINT")
-    # Only the launcher's own line may be interrupted (before our code runs); never anything of ours.
-    text = err.decode()
-    assert "Traceback" not in text or ("spiffe_helper" not in text and text.count("File ") == 1), text
-    # -SIGINT: the signal came before the interpreter installed its handler (default action, no output).
-    assert proc.returncode in (0, 1, 130, -signal.SIGINT), err.decode()
+    text = (first + rest).decode()
+    assert "Using configuration file" in text
+    assert "Traceback" not in text, text
+    assert proc.returncode in (0, 1, 130), text

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from spiffe_helper.config.model import Config
 from spiffe_helper.errors import EXIT_FAILURE, EXIT_OK, AddressError, ConfigError, SpiffeHelperError, WriteError
-from spiffe_helper.logs import get_logger, parse_level, setup_logging
+from spiffe_helper.logs import get_logger, setup_logging
 from spiffe_helper.runs.control import Shutdown, Stopped
 from spiffe_helper.runs.oneshot import OneShot
 from spiffe_helper.store.writer import CredentialWriter
@@ -38,7 +38,7 @@ def run(config: Config, source: ConfigSource | None = None) -> int:
 
     ``source`` (the config file and the command-line overrides) enables hot reload in daemon mode.
     """
-    _setup_logging(config)
+    setup_logging(config.log_level, config.log_format)  # validated; "trace" maps to debug in logs.py
     try:
         address = resolve_address(config.agent_address, os.environ)
         writer = CredentialWriter(config)
@@ -66,15 +66,6 @@ def run(config: Config, source: ConfigSource | None = None) -> int:
     if code == EXIT_OK:
         log.info("Exiting")
     return code
-
-
-def _setup_logging(config: Config) -> None:
-    level = config.log_level
-    try:
-        parse_level(level)
-    except ValueError:
-        level = "debug"  # "trace" (logrus' finest level) has no finer Python level than debug
-    setup_logging(level, config.log_format)
 
 
 async def _main(config: Config, address: WorkloadAddress, writer: CredentialWriter, source: ConfigSource | None) -> int:

@@ -23,8 +23,13 @@ import contextlib
 import os
 import threading
 from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
 
-from watchfiles import Change, awatch
+if TYPE_CHECKING:
+    from watchfiles import Change
+
+# watchfiles (with anyio, ~10 ms to import) is loaded only when the client has to wait for the socket: a run
+# that connects at once, like every healthy one-shot run, never needs it.
 
 from spiffe_helper.logs import get_logger
 
@@ -65,6 +70,9 @@ async def wait_for_socket(path: str, timeout: float, *, seen: SocketIdentity | N
     delay next to a fresh socket. While the file is missing ``timeout`` does not apply: there is nothing to
     connect to before it appears.
     """
+    from watchfiles import Change
+
+    added = Change.added
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     parent = os.path.dirname(os.path.abspath(path))
@@ -79,7 +87,7 @@ async def wait_for_socket(path: str, timeout: float, *, seen: SocketIdentity | N
         async with contextlib.aclosing(_changes(watch_dir, limit)) as batches:
             async for changes in batches:
                 now_id = socket_identity(path)
-                if now_id is not None and (now_id != seen or (Change.added, path) in changes):
+                if now_id is not None and (now_id != seen or (added, path) in changes):
                     return True
                 if now_id is None and current is not None:
                     break  # the file went away: drop the deadline and wait for it to come back
@@ -96,6 +104,8 @@ async def _changes(directory: str, limit: float | None) -> AsyncGenerator[set[tu
     """
     stop = threading.Event()
     timer = asyncio.get_running_loop().call_later(limit, stop.set) if limit is not None else None
+    from watchfiles import awatch
+
     watcher = awatch(
         directory,
         watch_filter=None,

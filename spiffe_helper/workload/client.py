@@ -1,7 +1,8 @@
 """SPIFFE Workload API client on ``grpc.aio``: streams (watches) and one-shot fetches.
 
-The only module besides the dev agent that touches the generated stubs: everything it hands out is a value
-from :mod:`spiffe_helper.svid` / :mod:`spiffe_helper.jwt` or a plain mapping, never a protobuf message.
+Everything it hands out is a value from :mod:`spiffe_helper.svid` / :mod:`spiffe_helper.jwt` or a plain
+mapping. Messages travel as bytes: requests are encoded and responses decoded by :mod:`.wire` (through
+:mod:`.convert`), not by the protobuf runtime, which would cost a cold start ~24 ms (see ``wire``).
 
 Every stream runs through one watch loop (:meth:`WorkloadApiClient._stream`):
 
@@ -28,21 +29,21 @@ import contextlib
 import functools
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, NamedTuple, NoReturn, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeAlias, TypeVar
 
 import grpc
 
 from spiffe_helper.errors import SpiffeHelperError, SvidError
-from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 from spiffe_helper.logs import get_logger
 from spiffe_helper.spiffeid import SpiffeId, TrustDomain
 from spiffe_helper.svid import X509Bundle, X509Context
-from spiffe_helper.workload import convert
-from spiffe_helper.workload._proto import workload_pb2 as pb
-from spiffe_helper.workload._proto import workload_pb2_grpc as pb_grpc
+from spiffe_helper.workload import convert, wire
 from spiffe_helper.workload.address import WorkloadAddress, parse_address
 from spiffe_helper.workload.backoff import Backoff
 from spiffe_helper.workload.socketwait import SocketIdentity, socket_identity, wait_for_socket
+
+if TYPE_CHECKING:
+    from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 
 __all__ = [
     "DEFAULT_RPC_TIMEOUT",
@@ -204,12 +205,10 @@ class WorkloadApiClient:
 
         With ``bundles`` every token is also validated (signature, ``exp``, ``audience``), as the Go helper does.
         """
-        audiences = [audience, *extra_audiences]
-        request = pb.JWTSVIDRequest(audience=audiences, spiffe_id=spiffe_id)
+        request = wire.encode_jwt_svid_request([audience, *extra_audiences], spiffe_id)
 
         async def attempt(t: float | None) -> tuple[JwtSvid, ...]:
-            msg = await self._unary(lambda stub: stub.FetchJWTSVID(request, metadata=SECURITY_HEADER, timeout=t))
-            return convert.to_jwt_svids(msg, audience, bundles)
+            return convert.to_jwt_svids(await self._unary("FetchJWTSVID", request, t), audience, bundles)
 
         return await self._first(attempt, "JWT-SVID", timeout, retry, on_error)
 
@@ -239,18 +238,16 @@ class WorkloadApiClient:
         self, token: str, audience: str, *, timeout: float | None = DEFAULT_RPC_TIMEOUT
     ) -> JwtValidation:
         """Ask the agent to validate ``token`` for ``audience`` (ValidateJWTSVID); a rejection is InvalidArgument."""
-        request = pb.ValidateJWTSVIDRequest(audience=audience, svid=token)
-        msg = await self._unary(lambda stub: stub.ValidateJWTSVID(request, metadata=SECURITY_HEADER, timeout=timeout))
-        if not msg.spiffe_id:
-            raise SvidError("ValidateJWTSVID response has no SPIFFE ID")
-        return JwtValidation(SpiffeId.parse(msg.spiffe_id), convert.struct_to_dict(msg.claims))
+        request = wire.encode_validate_jwt_svid_request(audience, token)
+        spiffe_id, claims = convert.to_jwt_validation(await self._unary("ValidateJWTSVID", request, timeout))
+        return JwtValidation(SpiffeId.parse(spiffe_id), claims)
 
     # ----- the machinery -----
 
     async def _watch(
         self,
         open_call: _OpenStream,
-        parse: Callable[[Any], T],
+        parse: Callable[[bytes], T],
         on_update: UpdateCallback[T],
         on_error: ErrorCallback,
     ) -> NoReturn:
@@ -260,7 +257,7 @@ class WorkloadApiClient:
         raise AssertionError("a Workload API stream ended without an error")  # _stream never returns
 
     async def _stream(
-        self, open_call: _OpenStream, parse: Callable[[Any], T], on_error: ErrorCallback | None
+        self, open_call: _OpenStream, parse: Callable[[bytes], T], on_error: ErrorCallback | None
     ) -> AsyncGenerator[T, None]:
         """The one watch loop (see the module docstring); yields converted values, raises terminal errors."""
         backoff = self._new_backoff()
@@ -268,7 +265,7 @@ class WorkloadApiClient:
             seen = self._socket_identity()  # before connecting: see _pause
             try:
                 async with self._channel() as channel:
-                    call = open_call(pb_grpc.SpiffeWorkloadAPIStub(channel), None)
+                    call = open_call(channel, None)
                     try:
                         async for msg in call:
                             try:
@@ -317,9 +314,9 @@ class WorkloadApiClient:
             reason = f"no {what} within {timeout:g}s" + (f"; last error: {last}" if last else "")
             raise WorkloadApiError(grpc.StatusCode.DEADLINE_EXCEEDED, reason) from None
 
-    async def _first_message(self, open_call: _OpenStream, parse: Callable[[Any], T], timeout: float | None) -> T:
+    async def _first_message(self, open_call: _OpenStream, parse: Callable[[bytes], T], timeout: float | None) -> T:
         async with self._channel() as channel:
-            call = open_call(pb_grpc.SpiffeWorkloadAPIStub(channel), timeout)
+            call = open_call(channel, timeout)
             try:
                 async for msg in call:
                     return parse(msg)
@@ -329,14 +326,18 @@ class WorkloadApiClient:
                 call.cancel()
         raise WorkloadApiError.eof()
 
-    async def _unary(self, invoke: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def _unary(self, method: str, request: bytes, timeout: float | None) -> bytes:
+        """Call a unary method; the response's serialized bytes."""
         # A fresh channel per call, as for streams: a local connect costs about a millisecond, and a shared
         # channel would carry gRPC's reconnect backoff (and its fail-fast errors) from one call to the next.
         async with self._channel() as channel:
             try:
-                return await invoke(pb_grpc.SpiffeWorkloadAPIStub(channel))
+                response: bytes = await channel.unary_unary(_SERVICE + method)(
+                    request, metadata=SECURITY_HEADER, timeout=timeout
+                )
             except grpc.aio.AioRpcError as exc:
                 raise WorkloadApiError.from_rpc(exc) from None
+            return response
 
     def _channel(self) -> grpc.aio.Channel:
         return grpc.aio.insecure_channel(self.address.target, options=_CHANNEL_OPTIONS)
@@ -362,19 +363,26 @@ class WorkloadApiClient:
             backoff.reset()  # a new socket file: the agent (re)started, so start retrying quickly again
 
 
-_OpenStream: TypeAlias = Callable[[Any, float | None], Any]
+_OpenStream: TypeAlias = Callable[[grpc.aio.Channel, float | None], Any]
+# No ``package`` in the spec's proto: methods are /SpiffeWorkloadAPI/<Method>, as SPIRE serves them.
+_SERVICE = "/SpiffeWorkloadAPI/"
+# The three streams take an empty request message, which serializes to no bytes at all.
+_EMPTY_REQUEST = b""
 
 
-def _open_x509_svid(stub: Any, timeout: float | None) -> Any:
-    return stub.FetchX509SVID(pb.X509SVIDRequest(), metadata=SECURITY_HEADER, timeout=timeout)
+def _open_stream(method: str) -> _OpenStream:
+    """Opener of a server stream; without (de)serializers gRPC sends and hands back the raw bytes."""
+    path = _SERVICE + method
+
+    def open_call(channel: grpc.aio.Channel, timeout: float | None) -> Any:
+        return channel.unary_stream(path)(_EMPTY_REQUEST, metadata=SECURITY_HEADER, timeout=timeout)
+
+    return open_call
 
 
-def _open_x509_bundles(stub: Any, timeout: float | None) -> Any:
-    return stub.FetchX509Bundles(pb.X509BundlesRequest(), metadata=SECURITY_HEADER, timeout=timeout)
-
-
-def _open_jwt_bundles(stub: Any, timeout: float | None) -> Any:
-    return stub.FetchJWTBundles(pb.JWTBundlesRequest(), metadata=SECURITY_HEADER, timeout=timeout)
+_open_x509_svid = _open_stream("FetchX509SVID")
+_open_x509_bundles = _open_stream("FetchX509Bundles")
+_open_jwt_bundles = _open_stream("FetchJWTBundles")
 
 
 async def _call(callback: Callable[[T], Awaitable[None] | None] | None, value: T) -> None:

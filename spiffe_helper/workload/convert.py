@@ -1,22 +1,28 @@
-"""Workload API response messages -> validated values (protobuf messages come in typed as ``Any``).
+"""Workload API response messages (serialized bytes) -> validated values.
 
-Kept apart from the client so the I/O loop and the conversion rules can be read (and tested) separately; this
-module never imports the generated stubs. Every function raises :class:`SvidError` for a response that breaks
-the Workload API or SVID rules, which the watch loop reports and skips.
+Kept apart from the client so the I/O loop and the conversion rules can be read (and tested) separately.
+Decoding happens here rather than in gRPC's deserializer so that bytes that are not a well-formed message are
+one more malformed response: reported and skipped by the watch loop like any other, never a failed stream.
+Every function raises :class:`SvidError` for a response that breaks the wire format, the Workload API or the
+SVID rules.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from spiffe_helper.errors import SvidError
-from spiffe_helper.jwt import JwtBundleSet, JwtSvid, validate_jwt_svid
 from spiffe_helper.spiffeid import TrustDomain
-from spiffe_helper.svid import WireX509Svid, X509Bundle, X509Context
+from spiffe_helper.svid import X509Bundle, X509Context
+from spiffe_helper.workload import wire
+
+if TYPE_CHECKING:
+    # Imported where used: an X.509-only run never loads the JWT module.
+    from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,19 +50,20 @@ def _malformed(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 @_malformed("X.509-SVID response")
-def to_x509_context(msg: Any) -> X509Context:
+def to_x509_context(data: bytes) -> X509Context:
     """An ``X509SVIDResponse`` -> a validated :class:`X509Context` (CRLs are not used)."""
-    svids = [WireX509Svid(s.spiffe_id, s.x509_svid, s.x509_svid_key, s.bundle, s.hint) for s in msg.svids]
-    return X509Context.from_wire(svids, dict(msg.federated_bundles))
+    svids, federated = wire.decode_x509_svid_response(data)
+    return X509Context.from_wire(svids, federated)
 
 
 @_malformed("X.509 bundles response")
-def to_x509_bundles(msg: Any) -> Mapping[TrustDomain, X509Bundle]:
+def to_x509_bundles(data: bytes) -> Mapping[TrustDomain, X509Bundle]:
     """An ``X509BundlesResponse`` -> bundles by trust domain; empty or duplicate trust domains are errors."""
-    if not msg.bundles:
+    bundles = wire.decode_x509_bundles_response(data)
+    if not bundles:
         raise SvidError("X.509 bundles response contains no bundles")
     out: dict[TrustDomain, X509Bundle] = {}
-    for key, der in msg.bundles.items():
+    for key, der in bundles.items():
         td = TrustDomain.parse(key)
         if td in out:
             raise SvidError(f"X.509 bundles response has trust domain {td.name!r} twice")
@@ -65,21 +72,27 @@ def to_x509_bundles(msg: Any) -> Mapping[TrustDomain, X509Bundle]:
 
 
 @_malformed("JWT bundles response")
-def to_jwt_bundles(msg: Any) -> JwtBundleSet:
+def to_jwt_bundles(data: bytes) -> JwtBundleSet:
     """A ``JWTBundlesResponse`` -> a :class:`JwtBundleSet`; at least one bundle is mandatory."""
-    if not msg.bundles:
+    from spiffe_helper.jwt import JwtBundleSet
+
+    bundles = wire.decode_jwt_bundles_response(data)
+    if not bundles:
         raise SvidError("JWT bundles response contains no bundles")
-    return JwtBundleSet.from_wire(dict(msg.bundles))
+    return JwtBundleSet.from_wire(bundles)
 
 
 @_malformed("JWT-SVID response")
-def to_jwt_svids(msg: Any, audience: str, bundles: JwtBundleSet | None) -> tuple[JwtSvid, ...]:
+def to_jwt_svids(data: bytes, audience: str, bundles: JwtBundleSet | None) -> tuple[JwtSvid, ...]:
     """A ``JWTSVIDResponse`` -> JWT-SVIDs (first wins per hint); validated against ``bundles`` when given."""
-    if not msg.svids:
+    from spiffe_helper.jwt import JwtSvid, validate_jwt_svid
+
+    items = wire.decode_jwt_svid_response(data)
+    if not items:
         raise SvidError("JWT-SVID response contains no SVIDs")
     out: list[JwtSvid] = []
     hints: set[str] = set()
-    for item in msg.svids:
+    for item in items:
         if item.hint and item.hint in hints:
             continue  # the first SVID with a given hint wins, as the spec says
         if bundles is None:
@@ -94,20 +107,10 @@ def to_jwt_svids(msg: Any, audience: str, bundles: JwtBundleSet | None) -> tuple
     return tuple(out)
 
 
-def struct_to_dict(struct: Any) -> dict[str, Any]:
-    """A ``google.protobuf.Struct`` as plain JSON values (integral numbers as ints: ``exp``, ``iat``)."""
-    return {key: _plain(value) for key, value in struct.fields.items()}
-
-
-def _plain(value: Any) -> Any:
-    kind = value.WhichOneof("kind")
-    if kind == "struct_value":
-        return struct_to_dict(value.struct_value)
-    if kind == "list_value":
-        return [_plain(v) for v in value.list_value.values]
-    if kind == "number_value":
-        number = value.number_value
-        return int(number) if number.is_integer() else number
-    if kind in ("string_value", "bool_value"):
-        return getattr(value, kind)
-    return None  # null_value, or unset
+@_malformed("ValidateJWTSVID response")
+def to_jwt_validation(data: bytes) -> tuple[str, dict[str, object]]:
+    """A ``ValidateJWTSVIDResponse`` -> the SPIFFE ID (never empty) and the claims as plain JSON values."""
+    spiffe_id, claims = wire.decode_validate_jwt_svid_response(data)
+    if not spiffe_id:
+        raise SvidError("ValidateJWTSVID response has no SPIFFE ID")
+    return spiffe_id, claims

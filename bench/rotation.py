@@ -140,7 +140,7 @@ def in_process_writes(agent: DevAgentThread, d: Path, layout: str, count: int) -
     messages = []
     for _ in range(2):
         agent.rotate_now("w")
-        messages.append(agent.call(lambda a: a.current_x509_response("w")))
+        messages.append(agent.call(lambda a: a.current_x509_response("w")).SerializeToString())
     conf = write_helper_conf(
         d / "inproc.conf",
         {

@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from spiffe_helper import gcpolicy
 from spiffe_helper.config.model import Config
 from spiffe_helper.errors import EXIT_FAILURE, EXIT_OK, AddressError, ConfigError, SpiffeHelperError, WriteError
 from spiffe_helper.logs import get_logger, setup_logging
@@ -77,7 +78,9 @@ async def _main(config: Config, address: WorkloadAddress, writer: CredentialWrit
             # one-shot run ~50 ms of start-up and it never uses them.
             from spiffe_helper.runs.service import DaemonService
 
+            gcpolicy.settle()
             return await DaemonService(config, writer, shutdown, source).run()
+        gcpolicy.settle()
         async with WorkloadApiClient(address) as client:
             return await _oneshot(config, client, writer, shutdown)
     except BaseExceptionGroup as group:

@@ -214,6 +214,13 @@ def _apply_file_logging(parsed: object) -> None:
 
 
 def _run_root(flags: ParsedFlags) -> int:
+    from spiffe_helper.gcpolicy import deferred_collection
+
+    with deferred_collection():  # no garbage collection while the run's modules load (see gcpolicy)
+        return _load_and_run(flags)
+
+
+def _load_and_run(flags: ParsedFlags) -> int:
     from spiffe_helper.config.gostrconv import go_quote
     from spiffe_helper.config.loader import parse_file
     from spiffe_helper.config.validate import validate
@@ -238,13 +245,7 @@ def _run_root(flags: ParsedFlags) -> int:
     except ConfigError as e:
         log.error("invalid configuration", extra={"fields": {"error": str(e)}})
         return EXIT_FAILURE
-    try:
-        app = importlib.import_module("spiffe_helper.app")
-    except ModuleNotFoundError as e:
-        if e.name != "spiffe_helper.app":
-            raise
-        sys.stderr.write("spiffe-helper: running the helper is not implemented yet (spiffe_helper.app is missing)\n")
-        return EXIT_FAILURE
+    app = importlib.import_module("spiffe_helper.app")  # looked up in sys.modules: tests put a stand-in there
     try:
         # config.source, not runs.service: a one-shot run must not import the daemon's modules.
         from spiffe_helper.config.source import ConfigSource

@@ -33,12 +33,16 @@ Durability (what a crash or power loss can leave), per update:
 - the generation directory is fsynced before the ``..data`` rename, so the new names inside it are durable
   before anything points at them (POSIX does not order metadata across directories; ext4's journal happens
   to, but we do not rely on it);
-- the output directory is fsynced after the rename and before success is reported: the swap itself is then
-  durable. A second fsync follows only when visible links were (re)created, which is the first update only.
+- the output directory is fsynced after the rename, which makes the swap itself durable: before success is
+  reported when :meth:`AtomicDir.publish` prunes (one-shot runs), or first thing in the :meth:`AtomicDir.prune`
+  that follows (the daemon, on a background thread). Readers see the new files from the rename on, and the
+  renew signal needs nothing more, so it does not wait for that fsync; until it is done a crash can at worst
+  bring back the previous generation, complete and consistent, which pruning never touches before the swap
+  is durable. The first update, which creates the visible links, fsyncs the directory before returning.
 
-So an update of N files costs N+2 fsyncs in two waits: files and generation directory concurrently
-(:mod:`~spiffe_helper.store.durable`), then the output directory. Pruning needs none (a lost unlink is
-harmless: the next prune or :meth:`AtomicDir.recover` finds the generation again).
+So an update of N files costs N+2 fsyncs: files and generation directory concurrently
+(:mod:`~spiffe_helper.store.durable`) before the swap, then the output directory. Removing generations needs
+none (a lost unlink is harmless: the next prune or :meth:`AtomicDir.recover` finds the generation again).
 """
 
 from __future__ import annotations
@@ -190,9 +194,10 @@ class AtomicDir:
         """Write ``files`` (name -> (data, mode)) as a new generation and swap ``..data`` to it.
 
         Before the swap nothing visible changes; any error removes the new generation and raises
-        WriteError. When this returns, the swap is durable. Returns the new generation's name.
-        ``prune=False`` leaves the generation before the previous one in place for :meth:`prune`, so the
-        caller can report the update first (the renew signal then does not wait for the unlinks).
+        WriteError. When this returns, readers see the new files. Returns the new generation's name.
+        ``prune=True``: the swap is durable and old generations are removed before this returns.
+        ``prune=False`` leaves both to :meth:`prune`, so the caller can report the update first (the renew
+        signal then waits neither for the directory's fsync nor for the unlinks).
         """
         for name in files:
             refuse_directory(self._path(name))
@@ -210,12 +215,12 @@ class AtomicDir:
                     unlink_quietly(dfd, DATA_TMP)
                     _remove_generation(dfd, gen)
                     raise
-                os.fsync(dfd)  # the swap is durable before success is reported
                 self._last = (gen, previous)
                 _published.setdefault(os.path.realpath(self.directory), set()).update(files)
-                # From here the update is visible through ..data; links and pruning only tidy up.
-                if self._link_names(dfd, files):
-                    os.fsync(dfd)  # only when links were created (the first update): nothing else changed
+                # From here the update is visible through ..data; the rest makes it durable and tidies up.
+                linked = self._link_names(dfd, files)  # only the first update creates links
+                if prune or linked:
+                    os.fsync(dfd)  # the swap (and the new links) durable before success is reported
                 if prune:
                     self._prune(dfd)
         except WriteError:
@@ -300,13 +305,16 @@ class AtomicDir:
     def prune(self) -> None:
         """Remove generations no reader can be using any more, and links to names no longer written.
 
-        Keeps the current generation and the one before it (a reader that resolved ``..data`` just before
-        the last swap may still be reading it), and any generation newer than the current one (another
-        writer's, still being filled). Safe to run on another thread: publishes in this directory wait.
+        First makes the last swap durable (``publish(prune=False)`` leaves that to this method): removing
+        the generation the directory names on disk would otherwise be possible after a crash. Keeps the
+        current generation and the one before it (a reader that resolved ``..data`` just before the last
+        swap may still be reading it), and any generation newer than the current one (another writer's,
+        still being filled). Safe to run on another thread: publishes in this directory wait.
         Failures are ignored: a later prune, or :meth:`recover` at the next start, finds the same entries.
         """
         try:
             with self._exclusive() as dfd:
+                os.fsync(dfd)
                 self._prune(dfd)
         except OSError:
             pass

@@ -151,11 +151,3 @@ def test_daemon_mode_flag_only_overrides_when_given(tmp_path: Path, fake_app: li
     cli.main(["-config", path])
     cli.main(["-config", path, "-daemon-mode"])
     assert [c.daemon_mode for c in fake_app] == [False, True]
-
-
-def test_missing_app_module_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "spiffe_helper.app", None)  # makes the import fail as if absent
-    assert cli.main(["-config", _write(tmp_path, X509)]) == 1
-    assert "not implemented yet" in capsys.readouterr().err

@@ -73,7 +73,8 @@ def test_every_file_and_the_generation_are_fsynced_before_data_swaps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Crash safety of the concurrent fsyncs: when ..data is renamed, each new file and the generation
-    directory have been fsynced; the output directory is fsynced after the rename, once per update."""
+    directory have been fsynced; the output directory is fsynced after the rename, once per update: by
+    publish itself when it prunes (and on the first update, which creates the links), else by prune()."""
     synced: list[tuple[int, int]] = []  # (device, inode) of each fsynced descriptor, in call order
     lock = threading.Lock()
     at_swap: list[set[tuple[int, int]]] = []
@@ -96,18 +97,23 @@ def test_every_file_and_the_generation_are_fsynced_before_data_swaps(
     monkeypatch.setattr(os, "rename", rename)
     adir = AtomicDir(str(tmp_path))
     counts = []
-    for n in range(3):
+    out = tmp_path.stat()
+    for n in range(4):
         before = len(synced)
-        gen = adir.publish(_files(n), prune=False)
+        gen = adir.publish(_files(n), prune=n == 3)
+        if n in (1, 2):  # the swap's fsync is left to prune(), which does it before removing anything
+            assert synced[-1] != (out.st_dev, out.st_ino)
+            removed = len(_gens(tmp_path))
+            adir.prune()
+            assert synced[-1] == (out.st_dev, out.st_ino) and len(_gens(tmp_path)) <= removed
         counts.append(len(synced) - before)
         gen_dir = tmp_path / gen
         needed = {(gen_dir.stat().st_dev, gen_dir.stat().st_ino)}
         needed |= {((gen_dir / name).stat().st_dev, (gen_dir / name).stat().st_ino) for name in FILES}
         assert needed <= at_swap[n], f"publish {n}: not durable before the swap"
-        out = tmp_path.stat()
         assert synced[-1] == (out.st_dev, out.st_ino)  # the swap itself, last, after the rename
-    # 3 files + generation + output directory; the first update also syncs the links it created.
-    assert counts == [6, 5, 5]
+    # 3 files + generation + output directory, whoever syncs it; the first update: once for the links too.
+    assert counts == [5, 5, 5, 5]
 
 
 def test_publish_without_pruning_keeps_older_generations_until_prune(tmp_path: Path) -> None:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from spiffe_helper.config.model import Config
 from spiffe_helper.errors import SpiffeHelperError, SvidError, WriteError
-from spiffe_helper.jwt import JwtBundleSet
 from spiffe_helper.logs import get_logger
 from spiffe_helper.runs.logonce import ErrorOnce
 from spiffe_helper.store.writer import CredentialWriter
 from spiffe_helper.workload.client import WorkloadApiClient, WorkloadApiError
+
+if TYPE_CHECKING:
+    # Types only: a run without JWT outputs never loads the JWT module.
+    from spiffe_helper.jwt import JwtBundleSet
 
 log = get_logger()
 

@@ -18,15 +18,18 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 from spiffe_helper.spiffeid import SpiffeId
 from spiffe_helper.svid import X509Context
+
+if TYPE_CHECKING:
+    # Types only: a run without JWT outputs never loads the JWT module.
+    from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 
 
 # NamedTuples, not frozen dataclasses: same immutable values, but a frozen dataclass costs ~1 ms of

@@ -26,16 +26,19 @@ import datetime as dt
 import os
 import posixpath
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from spiffe_helper.config.model import Config, go_path_clean
 from spiffe_helper.errors import ConfigError, WriteError
-from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 from spiffe_helper.logs import get_logger
 from spiffe_helper.store import atomic
 from spiffe_helper.store.pruner import BackgroundPruner
 from spiffe_helper.store.render import X509Options, X509Pem, render_jwt_bundles, render_jwt_svid, render_x509
 from spiffe_helper.svid import X509Context
+
+if TYPE_CHECKING:
+    # Types only: a run without JWT outputs never loads the JWT module.
+    from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 
 log = get_logger("store")
 

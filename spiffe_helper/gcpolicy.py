@@ -8,9 +8,14 @@ them again: ~11 ms on this project's test VM, paid at a random moment, e.g. in t
 run's modules are loaded, moves everything alive into the permanent generation (``gc.freeze``) and turns
 it back on: later collections only look at objects created afterwards.
 
-Only the CLI's root run uses this (long-lived subcommands like ``dev-agent`` keep Python's defaults), and it
-undoes everything when the run returns, so an in-process caller (the tests) gets its interpreter back as
-it was.
+The frozen objects stay frozen when the run returns. They live until the process exits anyway, and the
+interpreter's exit then skips them: its final collection over the unfrozen start-up objects cost a one-shot
+run ~30 ms more (measured: `python -c "import grpc.aio, cryptography.x509"` exits in 35 ms, 9 ms frozen).
+Reference counting still frees them as usual; only reference cycles among them are never collected.
+
+Only the CLI's root run uses this (long-lived subcommands like ``dev-agent`` keep Python's defaults). When
+the run returns, collection is on or off again as it was before, so an in-process caller (the tests) gets
+its collector back.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ _restore_enabled = False
 
 @contextmanager
 def deferred_collection() -> Iterator[None]:
-    """No collection until :func:`settle`; on exit, frozen objects are released and the old state restored."""
+    """No collection until :func:`settle`; on exit, collection is switched back on if it was on before."""
     global _active, _restore_enabled
     _active, _restore_enabled = True, gc.isenabled()
     gc.disable()
@@ -35,7 +40,6 @@ def deferred_collection() -> Iterator[None]:
         yield
     finally:
         _active = False
-        gc.unfreeze()
         if _restore_enabled:
             gc.enable()
 

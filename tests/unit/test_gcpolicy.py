@@ -31,7 +31,7 @@ def test_collection_is_off_until_settled_then_skips_what_was_alive() -> None:
         assert gc.isenabled()
         assert gc.get_freeze_count() >= len(long_lived)
     assert gc.isenabled()
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() >= len(long_lived)  # frozen until exit: the exit then skips them
 
 
 def test_settle_is_a_no_op_outside_the_policy() -> None:
@@ -72,4 +72,3 @@ def test_the_cli_run_defers_collection_and_gives_the_interpreter_back(
     assert cli.main(["-config", str(conf)]) == 3
     assert states == [(False, True)]
     assert gc.isenabled()
-    assert gc.get_freeze_count() == 0

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from spiffe_helper.cryptonames import Encoding, NoEncryption, PrivateFormat
 from spiffe_helper.spiffeid import SpiffeId
 from spiffe_helper.svid import X509Context
 
@@ -61,16 +61,12 @@ class X509Pem(NamedTuple):
 
 def pem_certificates(certs: Iterable[x509.Certificate]) -> bytes:
     """Concatenated PEM ``CERTIFICATE`` blocks in the given order."""
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
 
 
 def pem_private_key(key: PrivateKeyTypes) -> bytes:
     """Unencrypted PKCS#8 ``PRIVATE KEY`` PEM (what Go's ``MarshalPKCS8PrivateKey`` + pem encoding give)."""
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
 
 
 def _unexpired(certs: Iterable[x509.Certificate], now: dt.datetime, omit_expired: bool) -> list[x509.Certificate]:

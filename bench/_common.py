@@ -190,9 +190,9 @@ def write_helper_conf(path: Path, values: Mapping[str, object], blocks: str = ""
 
 
 @contextmanager
-def scratch_dir(prefix: str = "shb-") -> Iterator[Path]:
-    """A directory under /tmp (short enough for Unix socket paths), removed afterwards."""
-    d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+def scratch_dir(prefix: str = "shb-", base: Path = Path("/tmp")) -> Iterator[Path]:
+    """A directory under ``base`` (by default /tmp: short enough for Unix socket paths), removed afterwards."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     try:
         yield d
     finally:
@@ -235,6 +235,7 @@ class Inotify:
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         self.mask = mask
+        self._closed = False
         self.events: queue.Queue[tuple[float, str, int]] = queue.Queue()
         self._thread = threading.Thread(target=self._read, name="inotify", daemon=True)
         self._thread.start()
@@ -245,10 +246,14 @@ class Inotify:
             raise OSError(ctypes.get_errno(), f"inotify_add_watch {directory}")
 
     def _read(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 data = os.read(self.fd, 65536)
             except OSError:
+                return
+            if self._closed:
+                # Woken after close(): the descriptor number may already belong to a newer Inotify, whose
+                # events this thread must not steal.
                 return
             now = time.monotonic()
             offset = 0
@@ -279,5 +284,6 @@ class Inotify:
                 self.events.get_nowait()
 
     def close(self) -> None:
-        """Stop watching (the reader thread ends with the closed descriptor)."""
+        """Stop watching; the reader thread ends when its blocked read returns."""
+        self._closed = True
         os.close(self.fd)

@@ -12,10 +12,12 @@ and queues the push on every open stream; the clock starts when it returns. The 
 Reference, same run, measured the same way: a bare client (our generated stubs, no validation) that writes
 the leaf and renames it into place on every message; the least any Workload API file writer can do.
 
-Target: p99 <= 10 ms for both. ``--helper`` runs another command as the helper (e.g. the wired stand-in
-``python tests/helpers/wired_helper.py`` while app.py does not start children yet).
+Target: p99 <= 10 ms for both. Both are measured with the output directory in memory (tmpfs: an emptyDir
+with ``medium: Memory``, where the project's manifests put credentials) and on disk (ext4 here, where every
+fsync waits for the journal, which the machine's other programs share). ``--helper`` runs another command
+as the helper (e.g. a copy of the tree, for an A/B in one run).
 
-    python bench/rotation.py [--rotations 500] [--layout atomic_dir|plain] [--helper CMD]
+    python bench/rotation.py [--rotations 500] [--layout atomic_dir|plain] [--media memory,disk] [--helper CMD]
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from _common import (
 from spiffe_helper.devagent import DevAgentThread
 
 SPIFFE_ID = "spiffe://bench.example/rotation/workload"
+MEMORY_BASE = Path("/dev/shm")  # tmpfs
 TARGET_MS = 10.0
 UNWIRED = "not wired into the daemon yet"
 
@@ -188,6 +191,12 @@ def main() -> int:
     parser.add_argument("--layout", choices=("atomic_dir", "plain"), default="atomic_dir")
     parser.add_argument("--pause", type=float, default=0.01, help="seconds between rotations")
     parser.add_argument("--helper", default=str(HELPER), help="the helper command (shell-quoted)")
+    parser.add_argument(
+        "--media",
+        default="memory,disk",
+        help="where the output directories live, comma-separated: memory (tmpfs, as an emptyDir with "
+        "medium: Memory, which the project's manifests use for credentials) and/or disk (ext4 here)",
+    )
     args = parser.parse_args()
 
     print_header(f"rotation: agent push -> files swapped / child signalled ({args.layout} layout)")
@@ -195,78 +204,97 @@ def main() -> int:
     rows: list[list[object]] = []
     notes: list[str] = []
     with scratch_dir() as d, DevAgentThread(d, {"w": [SPIFFE_ID]}, x509_ttl="1h") as agent:
-        out, ref_out, child_log = d / "out", d / "ref", d / "child.log"
-        out.mkdir()
-        ref_out.mkdir()
-        (d / "child.py").write_text(CHILD)
-        conf = write_helper_conf(
-            d / "helper.conf",
-            {
-                "agent_address": agent.address("w"),
-                "cert_dir": str(out),
-                "svid_file_name": "svid.pem",
-                "svid_key_file_name": "svid_key.pem",
-                "svid_bundle_file_name": "svid_bundle.pem",
-                "file_layout": args.layout,
-                "cmd": str(VENV_PYTHON),
-                "cmd_args": f"{d / 'child.py'} {child_log}",
-                "renew_signal": "SIGHUP",
-            },
-        )
-        events = Inotify()
-        events.watch(out)
-        events.watch(ref_out)
-        log_path = d / "helper.log"
-        with open(log_path, "wb") as log:
-            helper = subprocess.Popen(
-                [*shlex.split(args.helper), "-config", str(conf)], stdout=log, stderr=log, env=env
-            )
-        try:
-            if not wait_until(lambda: (out / "svid.pem").exists(), 30):
-                raise SystemExit(f"the helper wrote nothing:\n{log_path.read_text()[-3000:]}")
-            wired = wait_until(lambda: child_log.exists(), 5)
-            if not wired:
-                reason = "app.py does not start `cmd` yet" if UNWIRED in log_path.read_text() else "no child"
-                notes.append(
-                    f"renew signal not measured: {reason} (try --helper 'python tests/helpers/wired_helper.py')"
-                )
-            swap_name = "..data" if args.layout == "atomic_dir" else "svid.pem"
-            measure(agent, events, swap_name, 5, child_log if wired else None, args.pause)  # warm-up
-            swaps, signals, missed = measure(
-                agent, events, swap_name, args.rotations, child_log if wired else None, args.pause
-            )
-        finally:
-            helper.terminate()
-            helper.wait(15)
-        helper_output = log_path.read_text()
-        rows.append(summary("spiffe-helper: files swapped", swaps, TARGET_MS))
-        rows.append(summary("spiffe-helper: child got SIGHUP", signals, TARGET_MS))
-        if missed:
-            notes.append(f"{missed} rotations not observed within 5 s")
-        if "Traceback" in helper_output:
-            notes.append("the helper printed a traceback")
-
-        reference = subprocess.Popen([str(VENV_PYTHON), "-c", REFERENCE, agent.address("w"), str(ref_out)], env=env)
-        try:
-            if not wait_until(lambda: (ref_out / "leaf.der").exists(), 30):
-                raise SystemExit("the reference client wrote nothing")
-            measure(agent, events, "leaf.der", 5, None, args.pause)
-            ref_swaps, _, ref_missed = measure(agent, events, "leaf.der", args.reference_rotations, None, args.pause)
-        finally:
-            reference.terminate()
-            reference.wait(15)
-        rows.append(summary("reference: bare stream + write + rename", ref_swaps, None))
-        converts, writes = in_process_writes(agent, d, args.layout, 100)
-        rows.append(summary("(diag) in-process: message -> X509Context", converts, None))
-        rows.append(summary("(diag) in-process: CredentialWriter.write_x509", writes, None))
-        if ref_missed:
-            notes.append(f"reference: {ref_missed} rotations not observed within 5 s")
-        events.close()
+        for medium in args.media.split(","):
+            if medium == "memory":
+                with scratch_dir(base=MEMORY_BASE) as base:
+                    run_medium(agent, d, base, medium, args, env, rows, notes)
+            elif medium == "disk":
+                run_medium(agent, d, d / "disk", medium, args, env, rows, notes)
+            else:
+                raise SystemExit(f"unknown medium {medium!r} (memory, disk)")
     print(f"milliseconds from rotate_now() returning; target p99 <= {TARGET_MS:g} ms; helper: {args.helper}")
     print_table(["latency", "n", "p50", "p90", "p99", "max", "p99 target"], rows)
     for note in notes:
         print("note: " + note)
     return 0
+
+
+def run_medium(
+    agent: DevAgentThread,
+    d: Path,
+    base: Path,
+    medium: str,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    rows: list[list[object]],
+    notes: list[str],
+) -> None:
+    """The helper, then the reference, with their output directories under ``base``; rows appended."""
+    tag = f"[{medium}]"
+    base.mkdir(exist_ok=True)
+    out, ref_out, child_log = base / "out", base / "ref", d / f"child-{medium}.log"
+    out.mkdir()
+    ref_out.mkdir()
+    (d / "child.py").write_text(CHILD)
+    conf = write_helper_conf(
+        d / f"helper-{medium}.conf",
+        {
+            "agent_address": agent.address("w"),
+            "cert_dir": str(out),
+            "svid_file_name": "svid.pem",
+            "svid_key_file_name": "svid_key.pem",
+            "svid_bundle_file_name": "svid_bundle.pem",
+            "file_layout": args.layout,
+            "cmd": str(VENV_PYTHON),
+            "cmd_args": f"{d / 'child.py'} {child_log}",
+            "renew_signal": "SIGHUP",
+        },
+    )
+    events = Inotify()
+    events.watch(out)
+    events.watch(ref_out)
+    log_path = d / f"helper-{medium}.log"
+    with open(log_path, "wb") as log:
+        helper = subprocess.Popen([*shlex.split(args.helper), "-config", str(conf)], stdout=log, stderr=log, env=env)
+    try:
+        if not wait_until(lambda: (out / "svid.pem").exists(), 30):
+            raise SystemExit(f"the helper wrote nothing:\n{log_path.read_text()[-3000:]}")
+        wired = wait_until(lambda: child_log.exists(), 5)
+        if not wired:
+            reason = "app.py does not start `cmd` yet" if UNWIRED in log_path.read_text() else "no child"
+            notes.append(f"{tag} renew signal not measured: {reason}")
+        swap_name = "..data" if args.layout == "atomic_dir" else "svid.pem"
+        measure(agent, events, swap_name, 5, child_log if wired else None, args.pause)  # warm-up
+        swaps, signals, missed = measure(
+            agent, events, swap_name, args.rotations, child_log if wired else None, args.pause
+        )
+    finally:
+        helper.terminate()
+        helper.wait(15)
+    helper_output = log_path.read_text()
+    rows.append(summary(f"{tag} spiffe-helper: files swapped", swaps, TARGET_MS))
+    rows.append(summary(f"{tag} spiffe-helper: child got SIGHUP", signals, TARGET_MS))
+    if missed:
+        notes.append(f"{tag} {missed} rotations not observed within 5 s")
+    if "Traceback" in helper_output:
+        notes.append(f"{tag} the helper printed a traceback")
+
+    reference = subprocess.Popen([str(VENV_PYTHON), "-c", REFERENCE, agent.address("w"), str(ref_out)], env=env)
+    try:
+        if not wait_until(lambda: (ref_out / "leaf.der").exists(), 30):
+            raise SystemExit("the reference client wrote nothing")
+        measure(agent, events, "leaf.der", 5, None, args.pause)
+        ref_swaps, _, ref_missed = measure(agent, events, "leaf.der", args.reference_rotations, None, args.pause)
+    finally:
+        reference.terminate()
+        reference.wait(15)
+    rows.append(summary(f"{tag} reference: bare stream + write + rename", ref_swaps, None))
+    converts, writes = in_process_writes(agent, base, args.layout, 100)
+    rows.append(summary(f"{tag} (diag) in-process: message -> X509Context", converts, None))
+    rows.append(summary(f"{tag} (diag) in-process: CredentialWriter.write_x509", writes, None))
+    if ref_missed:
+        notes.append(f"{tag} reference: {ref_missed} rotations not observed within 5 s")
+    events.close()
 
 
 if __name__ == "__main__":

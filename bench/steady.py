@@ -6,8 +6,10 @@ hour, so nothing rotates during the window. After a settling period the window s
 ``/proc`` (psutil) at both ends, RSS and USS sampled every second. The child's own memory is not counted.
 
 References idling in the same window: the floor (a Python process that imported ``grpc.aio`` and
-``cryptography.x509``) and py-spiffe's ``X509Source`` (a live X.509 stream with the context in memory, in
-py-spiffe's own virtualenv). Targets: RSS <= 45 MB, CPU <= 0.1 % (of one core).
+``cryptography.x509``), py-spiffe's ``X509Source`` (a live X.509 stream with the context in memory, in
+py-spiffe's own virtualenv) and "floor + live stream" (the floor's imports, one open FetchX509SVID stream
+through a generic bytes method, the first response's certificates parsed with cryptography and kept: the
+least a Python daemon on grpcio can weigh). Targets: RSS <= 45 MB, CPU <= 0.1 % (of one core).
 
     python bench/steady.py [--duration 60] [--helper CMD]
 """
@@ -15,6 +17,7 @@ py-spiffe's own virtualenv). Targets: RSS <= 45 MB, CPU <= 0.1 % (of one core).
 from __future__ import annotations
 
 import argparse
+import select
 import shlex
 import socket
 import subprocess
@@ -45,6 +48,69 @@ TARGET_RSS_MB = 45.0
 TARGET_CPU_PERCENT = 0.1
 UNWIRED = "not wired into the daemon yet"
 FLOOR_CODE = "import grpc.aio, cryptography.x509, time; time.sleep(100000)"
+# The least a Python daemon on grpcio can weigh: the floor's imports, one open FetchX509SVID stream (generic
+# bytes-in/bytes-out method, no protobuf), the certificates of the first response parsed with cryptography and
+# kept, then idle with the stream open. Prints "ready" once the certificates are loaded.
+STREAM_CODE = """\
+import asyncio, sys
+import grpc.aio
+from cryptography import x509
+
+def varint(buf, i):
+    shift = value = 0
+    while True:
+        b = buf[i]; i += 1
+        value |= (b & 0x7F) << shift; shift += 7
+        if b < 0x80:
+            return value, i
+
+def fields(buf):
+    i = 0
+    while i < len(buf):
+        key, i = varint(buf, i)
+        if key & 7 == 2:
+            n, i = varint(buf, i)
+            yield key >> 3, buf[i:i + n]
+            i += n
+        elif key & 7 == 0:
+            i = varint(buf, i)[1]
+        else:
+            raise ValueError("unexpected wire type")
+
+def split_der(blob):
+    i = 0
+    while i < len(blob):
+        n = blob[i + 1]
+        head = 2
+        if n & 0x80:
+            k = n & 0x7F
+            n, head = int.from_bytes(blob[i + 2:i + 2 + k], "big"), 2 + k
+        yield blob[i:i + head + n]
+        i += head + n
+
+async def main(address):
+    channel = grpc.aio.insecure_channel(address)
+    fetch = channel.unary_stream(
+        "/SpiffeWorkloadAPI/FetchX509SVID", request_serializer=lambda _: b"", response_deserializer=lambda b: b
+    )
+    call = fetch(None, metadata=(("workload.spiffe.io", "true"),))
+    certs = []
+    while True:
+        message = await call.read()
+        if message is grpc.aio.EOF:
+            raise SystemExit("stream ended")
+        certs = [
+            x509.load_der_x509_certificate(der)
+            for number, svid in fields(message) if number == 1
+            for field, blob in fields(svid) if field in (2, 4)  # x509_svid (chain), bundle
+            for der in split_der(blob)
+        ]
+        if not certs:
+            raise SystemExit("no certificate in the response")
+        print("ready", len(certs), flush=True)
+
+asyncio.run(main(sys.argv[1]))
+"""
 PYSPIFFE_CODE = """\
 import sys, time
 from spiffe import X509Source
@@ -115,6 +181,13 @@ class Sampler:
         ]
 
 
+def stream_ready(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """The stream reference printed its first "ready" line (certificates received and parsed)."""
+    assert proc.stdout is not None
+    readable, _, _ = select.select([proc.stdout], [], [], timeout)
+    return bool(readable) and proc.stdout.readline().startswith(b"ready")
+
+
 def wait_until(cond: object, timeout: float) -> bool:
     """Poll a zero-argument callable every 50 ms until it returns True (False at the deadline)."""
     deadline = time.monotonic() + timeout
@@ -171,6 +244,12 @@ def main() -> int:
                 procs.append(
                     subprocess.Popen([str(pyspiffe_python()), "-c", PYSPIFFE_CODE, agent.address("w")], env=env)
                 )
+                stream = subprocess.Popen(
+                    [str(VENV_PYTHON), "-c", STREAM_CODE, agent.address("w")], stdout=subprocess.PIPE, env=env
+                )
+                procs.append(stream)
+                if not stream_ready(stream, 30):
+                    raise SystemExit("the floor + live stream reference did not receive its certificates")
                 health = wait_until(lambda: health_ok(port), 5)
                 children = psutil.Process(helper.pid).children()
                 if UNWIRED in log_path.read_text():
@@ -184,6 +263,7 @@ def main() -> int:
                     Sampler("spiffe-helper daemon", helper.pid),
                     Sampler("floor: idle grpc.aio + cryptography", procs[1].pid),
                     Sampler("py-spiffe X509Source, idle", procs[2].pid),
+                    Sampler("floor + live X.509 stream, idle", procs[3].pid),
                 ]
                 start = time.monotonic()
                 while time.monotonic() - start < args.duration:
@@ -208,8 +288,10 @@ def main() -> int:
     print(f"window {window:.1f} s after {args.settle:g} s settling; helper: {args.helper} ({wired})")
     print_table(
         ["process", "RSS MB", "max RSS MB", "USS MB", "threads", "CPU ms", "CPU %", "RSS/CPU target"],
-        [samplers[0].row(window, True), samplers[1].row(window, False), samplers[2].row(window, False)],
+        [samplers[0].row(window, True), *(s.row(window, False) for s in samplers[1:])],
     )
+    over = (samplers[0].rss[-1] - samplers[3].rss[-1]) / 1e6
+    print(f"daemon above the floor + live stream: RSS {over:+.2f} MB")
     print(f"targets: RSS <= {TARGET_RSS_MB:g} MB, CPU <= {TARGET_CPU_PERCENT:g} % of one core")
     for note in notes:
         print("note: " + note)

@@ -7,15 +7,16 @@ which kind of node it meets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Union
+from typing import NamedTuple, Union
 
 from spiffe_helper.config.gostrconv import GoSyntaxError, go_unquote, hcl_unquote
 
 
-@dataclass(frozen=True)
-class Pos:
+# No dataclasses here: a dataclass builds its methods with exec, which cost every cold start ~3.5 ms for the
+# eight classes of this module. Pos is an immutable NamedTuple; the tree's classes are mutable while parsing
+# (the JSON parser rewrites item lists), so they are small plain classes with __slots__.
+class Pos(NamedTuple):
     """A source position (1-based line and column in characters); line 0 means unknown."""
 
     line: int = 0
@@ -63,18 +64,37 @@ class InvalidLiteral(ValueError):
     """A string token the scanner accepted but Go's unquoting rejects (Go would panic)."""
 
 
-@dataclass
-class Token:
+class _Struct:
+    """Field-wise ``==`` and ``repr`` over ``__slots__``, in constructor order (and, being mutable, no hash)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class Token(_Struct):
     """One token. ``json`` marks strings from a JSON file (unquoted with Go's rules, tracked as keys).
 
     ``preset`` carries an already-decoded value for tokens that do not come from source text (TOML).
     """
 
-    type: Tok
-    pos: Pos
-    text: str
-    json: bool = False
-    preset: str | None = None
+    __slots__ = ("type", "pos", "text", "json", "preset")  # noqa: RUF023 (constructor order, for repr)
+
+    def __init__(self, type: Tok, pos: Pos, text: str, json: bool = False, preset: str | None = None) -> None:
+        self.type = type
+        self.pos = pos
+        self.text = text
+        self.json = json
+        self.preset = preset
 
     def string_value(self) -> str:
         """The value of an IDENT, STRING or HEREDOC token (Go's ``Token.Value().(string)``)."""
@@ -110,11 +130,13 @@ def unindent_heredoc(text: str) -> str:
     return b"\n".join(out).decode("utf-8", "surrogateescape")
 
 
-@dataclass
-class ObjectKey:
+class ObjectKey(_Struct):
     """One key of an item (``foo`` in ``foo = 1``; ``a`` and ``"b"`` in ``a "b" { }``)."""
 
-    token: Token
+    __slots__ = ("token",)
+
+    def __init__(self, token: Token) -> None:
+        self.token = token
 
     @property
     def pos(self) -> Pos:
@@ -122,11 +144,13 @@ class ObjectKey:
         return self.token.pos
 
 
-@dataclass
-class LiteralType:
+class LiteralType(_Struct):
     """A number, float, bool, string or heredoc."""
 
-    token: Token
+    __slots__ = ("token",)
+
+    def __init__(self, token: Token) -> None:
+        self.token = token
 
     @property
     def pos(self) -> Pos:
@@ -134,12 +158,14 @@ class LiteralType:
         return self.token.pos
 
 
-@dataclass
-class ListType:
+class ListType(_Struct):
     """``[ ... ]``."""
 
-    lbrack: Pos
-    items: list[Node] = field(default_factory=list)
+    __slots__ = ("lbrack", "items")  # noqa: RUF023 (constructor order, for repr)
+
+    def __init__(self, lbrack: Pos, items: list[Node] | None = None) -> None:
+        self.lbrack = lbrack
+        self.items: list[Node] = [] if items is None else items
 
     @property
     def pos(self) -> Pos:
@@ -147,12 +173,14 @@ class ListType:
         return self.lbrack
 
 
-@dataclass
-class ObjectType:
+class ObjectType(_Struct):
     """``{ ... }``."""
 
-    lbrace: Pos
-    list: ObjectList
+    __slots__ = ("lbrace", "list")
+
+    def __init__(self, lbrace: Pos, list: ObjectList) -> None:
+        self.lbrace = lbrace
+        self.list = list
 
     @property
     def pos(self) -> Pos:
@@ -160,12 +188,14 @@ class ObjectType:
         return self.lbrace
 
 
-@dataclass
-class ObjectItem:
+class ObjectItem(_Struct):
     """``keys... = value`` or ``keys... { ... }``."""
 
-    keys: list[ObjectKey]
-    val: Node
+    __slots__ = ("keys", "val")
+
+    def __init__(self, keys: list[ObjectKey], val: Node) -> None:
+        self.keys = keys
+        self.val = val
 
     @property
     def pos(self) -> Pos:
@@ -173,11 +203,13 @@ class ObjectItem:
         return self.keys[0].pos if self.keys else NO_POS
 
 
-@dataclass
-class ObjectList:
+class ObjectList(_Struct):
     """The items of a file or of an object."""
 
-    items: list[ObjectItem] = field(default_factory=list)
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[ObjectItem] | None = None) -> None:
+        self.items: list[ObjectItem] = [] if items is None else items
 
     @property
     def pos(self) -> Pos:

@@ -19,7 +19,6 @@ one is kept until the helper restarts. An invalid new config is logged and the r
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 
@@ -165,14 +164,14 @@ class DaemonService:
             return
         if not new.daemon_mode:
             log.warning("daemon_mode = false in the changed configuration is ignored until the helper restarts")
-            new = dataclasses.replace(new, daemon_mode=True)
+            new = new._replace(daemon_mode=True)
         kept = [key for key in PROCESS_KEYS if getattr(new, key) != getattr(self.config, key)]
         if kept:
             log.warning(
                 "Changed process settings take effect only when the helper restarts",
                 extra={"fields": {"keys": ",".join(kept)}},
             )
-            new = dataclasses.replace(new, **{key: getattr(self.config, key) for key in kept})
+            new = new._replace(**{key: getattr(self.config, key) for key in kept})
         await self._apply(new)
 
     async def _apply(self, new: Config) -> None:
@@ -180,9 +179,9 @@ class DaemonService:
         if (new.log_level, new.log_format) != (old.log_level, old.log_format):
             setup_logging(new.log_level, new.log_format)
         pipeline_changed = any(
-            getattr(new, f.name) != getattr(old, f.name)
-            for f in dataclasses.fields(Config)
-            if f.name not in LIVE_KEYS and f.name not in PROCESS_KEYS
+            getattr(new, name) != getattr(old, name)
+            for name in Config._fields
+            if name not in LIVE_KEYS and name not in PROCESS_KEYS
         )
         if pipeline_changed:
             try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from spiffe_helper.errors import AddressError
 
@@ -24,8 +24,7 @@ ENDPOINT_ENV = "SPIFFE_ENDPOINT_SOCKET"
 DEFAULT_AGENT_ADDRESS = "/tmp/spire-agent/public/api.sock"
 
 
-@dataclass(frozen=True)
-class WorkloadAddress:
+class WorkloadAddress(NamedTuple):  # not a frozen dataclass: that costs every cold start ~1 ms
     """A validated Workload API endpoint.
 
     ``target`` is what ``grpc.aio.insecure_channel`` takes; ``socket_path`` is the Unix socket file (``None``

@@ -4,10 +4,14 @@ per real content change; touches and identical swaps do not."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from spiffe_helper.reload import ConfigChange, ConfigWatcher
 
@@ -114,3 +118,135 @@ def test_check_compares_digests(tmp_path: Path) -> None:
     assert watcher.check() is None
     conf.unlink()
     assert watcher.check() is None  # missing for a moment: keep the running config
+
+
+def test_change_before_the_watch_started_is_reported_at_once(tmp_path: Path) -> None:
+    conf = tmp_path / "helper.conf"
+    conf.write_text("a = 2\n")  # what the file holds now; the running config was loaded from "a = 1"
+    changes: list[ConfigChange] = []
+
+    async def scenario() -> None:
+        watcher = ConfigWatcher(str(conf), changes.append, initial=b"a = 1\n")
+        task = asyncio.create_task(watcher.run())
+        try:
+            await _until(lambda: changes)
+            assert watcher.batches == 0  # no filesystem event was needed
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert [c.data for c in changes] == [b"a = 2\n"]
+
+
+def test_in_place_edit_in_the_swapped_in_directory(tmp_path: Path) -> None:
+    """After a ConfigMap swap the watch follows the symlink into the new directory: an in-place write there
+    (not the kubelet's way, but possible) is seen too."""
+    _configmap(tmp_path, "v1", "a = 1\n")
+    changes: list[ConfigChange] = []
+
+    async def scenario() -> None:
+        conf = tmp_path / "helper.conf"
+        watcher = ConfigWatcher(str(conf), changes.append, initial=conf.read_bytes(), debounce_ms=50)
+        task = asyncio.create_task(watcher.run())
+        try:
+            await _live(watcher, tmp_path)
+            _configmap(tmp_path, "v2", "a = 2\n")
+            await _until(lambda: len(changes) == 1)
+            assert str(tmp_path / "..v2") in watcher.watched_dirs()
+            (tmp_path / "..v2" / "helper.conf").write_text("a = 3\n")
+            await _until(lambda: len(changes) == 2)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert [c.data for c in changes] == [b"a = 2\n", b"a = 3\n"]
+
+
+def test_polling_when_asked_or_when_notifications_are_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "helper.conf"
+    conf.write_text("a = 1\n")
+    seen: list[bytes] = []
+
+    async def save(content: str) -> None:
+        tmp = tmp_path / ".helper.conf.swp"
+        tmp.write_text(content)
+        os.rename(tmp, conf)
+        await _until(lambda: content.encode() in seen)
+
+    async def scenario(watcher: ConfigWatcher, content: str) -> None:
+        task = asyncio.create_task(watcher.run())
+        try:
+            await _live(watcher, tmp_path)
+            await save(content)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario(ConfigWatcher(str(conf), lambda c: seen.append(c.data), force_polling=True), "a = 2\n"))
+
+    def no_inotify() -> None:
+        raise OSError(24, "inotify_init1: Too many open files")  # the node's inotify instance limit
+
+    monkeypatch.setattr("spiffe_helper.reload.DirWatch", no_inotify)
+    warnings: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("spiffe_helper.reload")
+    logger.addHandler(handler)  # on the module's own logger: the app's setup stops propagation above it
+    try:
+        asyncio.run(scenario(ConfigWatcher(str(conf), lambda c: seen.append(c.data)), "a = 3\n"))
+    finally:
+        logger.removeHandler(handler)
+    assert seen == [b"a = 2\n", b"a = 3\n"]
+    assert "Config file notifications unavailable; polling for changes instead" in warnings
+
+
+def test_stop_event_ends_the_watch(tmp_path: Path) -> None:
+    conf = tmp_path / "helper.conf"
+    conf.write_text("a = 1\n")
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(ConfigWatcher(str(conf), lambda c: None).run(stop))
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_in_the_callback_leaves_the_event_loop_clean(tmp_path: Path) -> None:
+    """Cancelled while the callback runs, the watcher closes its inotify descriptor *and* takes it out of
+    the loop's selector: the next descriptor with that number (lowest free) can be watched by the loop."""
+    conf = tmp_path / "helper.conf"
+    conf.write_text("a = 1\n")
+    entered = asyncio.Event()
+
+    async def stuck(change: ConfigChange) -> None:
+        entered.set()
+        await asyncio.Event().wait()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(ConfigWatcher(str(conf), stuck, debounce_ms=50).run())
+        await asyncio.sleep(0.2)
+        conf.write_text("a = 2\n")
+        await asyncio.wait_for(entered.wait(), 10)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        with a, b:
+            got = asyncio.Event()
+            loop.add_reader(a.fileno(), got.set)  # fails if a stale registration holds this number
+            try:
+                b.send(b"x")
+                await asyncio.wait_for(got.wait(), 5)
+            finally:
+                loop.remove_reader(a.fileno())
+
+    asyncio.run(scenario())

@@ -203,6 +203,9 @@ def test_jwks_ignores_other_uses_missing_kid_unknown_kty_and_broken_keys(ec_key:
     assert isinstance(bundle.keys["good-ec"], ec.EllipticCurvePublicKey)
     assert isinstance(bundle.keys["good-rsa"], rsa.RSAPublicKey)
     assert bundle.jwks == doc
+    assert "jwks" not in repr(bundle) and "good-ec" in repr(bundle)
+    with pytest.raises(AttributeError):
+        bundle.jwks = b"{}"  # type: ignore[misc]
 
 
 def test_empty_keys_list_is_a_valid_bundle_that_trusts_nothing(ec_key: Key) -> None:

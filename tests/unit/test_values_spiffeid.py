@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -105,3 +108,44 @@ def test_arbitrary_text_parses_or_raises_svid_error(text: str) -> None:
         except SvidError:
             continue
         assert SpiffeId.parse(str(sid)) == sid
+
+
+def test_trust_domain_constructor_validates_like_parse() -> None:
+    for bad in ("", "Example.org", "td:80", "a/b"):
+        with pytest.raises(SvidError):
+            TrustDomain(bad)
+
+
+def test_values_are_immutable() -> None:
+    td, sid = TrustDomain("example.org"), SpiffeId.parse("spiffe://example.org/x")
+    with pytest.raises(AttributeError):
+        td.name = "other.org"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        sid.path = "/y"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del sid.trust_domain
+    with pytest.raises(AttributeError):
+        sid.extra = 1  # type: ignore[attr-defined]
+    assert str(sid) == "spiffe://example.org/x" and td.name == "example.org"
+
+
+def test_values_compare_only_with_their_own_type() -> None:
+    td, sid = TrustDomain("example.org"), SpiffeId.parse("spiffe://example.org/x")
+    assert td != "example.org" and td != ("example.org",)
+    assert sid != (td, "/x") and sid != "spiffe://example.org/x"
+    assert not isinstance(sid, tuple)
+    with pytest.raises(TypeError):
+        _ = td < "f"  # type: ignore[operator]
+    with pytest.raises(TypeError):
+        _ = sid < td  # type: ignore[operator]
+    assert TrustDomain("a.org") < TrustDomain("b.org") <= TrustDomain("b.org") and TrustDomain("f.org") > td >= td
+    assert SpiffeId.parse("spiffe://a.org/z") < sid < SpiffeId.parse("spiffe://example.org/y")
+    assert {td: 1}[TrustDomain.parse("spiffe://example.org")] == 1
+
+
+def test_repr_copy_and_pickle() -> None:
+    sid = SpiffeId.parse("spiffe://example.org/x")
+    assert repr(sid) == "SpiffeId(trust_domain=TrustDomain(name='example.org'), path='/x')"
+    assert copy.copy(sid) == sid and copy.deepcopy(sid) == sid
+    assert pickle.loads(pickle.dumps(sid)) == sid
+    assert pickle.loads(pickle.dumps(sid.trust_domain)) == sid.trust_domain

@@ -47,8 +47,21 @@ def test_leaf_without_basic_constraints_or_eku_is_accepted(root: Ca) -> None:
 
 
 def test_private_key_is_not_in_the_repr(root: Ca) -> None:
-    svid = X509Context.from_wire([wire_svid(root, ID)], {}).default_svid
+    ctx = X509Context.from_wire([wire_svid(root, ID, hint="h1")], {})
+    svid = ctx.default_svid
     assert "private_key" not in repr(svid) and "PRIVATE" not in repr(svid)
+    assert "Key" not in repr(svid) and "Key" not in repr(ctx) and "Key" not in str(svid)
+    assert repr(svid).startswith("X509Svid(spiffe_id=SpiffeId(") and "hint='h1'" in repr(svid)
+
+
+def test_values_are_immutable(root: Ca) -> None:
+    ctx = X509Context.from_wire([wire_svid(root, ID)], {})
+    with pytest.raises(AttributeError):
+        ctx.default_svid.hint = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        ctx.svids = ()  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        ctx.bundle_for(TD).trust_domain = TrustDomain("other.org")  # type: ignore[misc]
 
 
 # ----- hints, defaults, bundles -----

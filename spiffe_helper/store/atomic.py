@@ -144,8 +144,9 @@ def _remove_generation(dfd: int, name: str) -> None:
 class AtomicDir:
     """The ``..data`` symlink layout in one directory; visible names are plain file names in it."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, *, in_memory: bool = False) -> None:
         self.directory = directory or "."
+        self.in_memory = in_memory  # on tmpfs/ramfs: fsyncs inline, not on the pool (store.medium)
         self._lock = _lock_for(self.directory)
         # (generation, the one ..data pointed at before it) of this object's last publish: which generation
         # readers may still be using is then known exactly, not guessed from the names.
@@ -261,7 +262,7 @@ class AtomicDir:
                 self._link_kept(dfd, gfd, previous, keep)
             # Each file's data and the names inside the generation (module docstring), all durable before
             # ..data may point at the generation; fsynced together so the journal commits them at once.
-            *file_errors, dir_error = fsync_all([fd for _, fd in created] + [gfd])
+            *file_errors, dir_error = fsync_all([fd for _, fd in created] + [gfd], concurrent=not self.in_memory)
             for (name, _), err in zip(created, file_errors, strict=True):
                 if err is not None:
                     raise WriteError(f'cannot write "{self._path(name)}": {why(err)}')

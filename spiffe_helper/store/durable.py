@@ -47,9 +47,13 @@ def _fsync(fd: int) -> OSError | None:
     return None
 
 
-def fsync_all(fds: Sequence[int]) -> list[OSError | None]:
-    """fsync every descriptor in ``fds`` concurrently; returns once all are done, with each one's error or None."""
-    if len(fds) <= 1:
+def fsync_all(fds: Sequence[int], *, concurrent: bool = True) -> list[OSError | None]:
+    """fsync every descriptor in ``fds`` concurrently; returns once all are done, with each one's error or None.
+
+    ``concurrent=False`` syncs them one after another on the calling thread: for memory-backed file systems,
+    where an fsync returns at once and a hand-over to the pool would be the only cost (see ``store.medium``).
+    """
+    if len(fds) <= 1 or not concurrent:
         return [_fsync(fd) for fd in fds]
     futures: list[Future[OSError | None]] = []
     try:

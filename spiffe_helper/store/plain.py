@@ -27,11 +27,11 @@ if TYPE_CHECKING:
     from spiffe_helper.store.atomic import FileSpec
 
 
-def replace_files(specs: Sequence[FileSpec]) -> None:
+def replace_files(specs: Sequence[FileSpec], *, in_memory: bool = False) -> None:
     """Per-file atomic replacement: stage every file, then rename them in order, then fsync the directories.
 
     A failure while staging (disk full, permissions, read-only) removes the staged files and leaves every
-    visible file as it was.
+    visible file as it was. ``in_memory``: the files are on tmpfs/ramfs, so the fsyncs run inline.
     """
     for spec in specs:
         refuse_directory(spec.path)
@@ -50,7 +50,7 @@ def replace_files(specs: Sequence[FileSpec]) -> None:
                 raise WriteError(f'cannot write "{spec.path}": {why(exc)}') from None
             staged.append((dir_fds[parent], tmp, spec))
         # Every staged file durable before any rename makes it visible (fsynced together: see durable.py).
-        for (_, _, spec), err in zip(staged, fsync_all(file_fds), strict=True):
+        for (_, _, spec), err in zip(staged, fsync_all(file_fds, concurrent=not in_memory), strict=True):
             if err is not None:
                 raise WriteError(f'cannot write "{spec.path}": {why(err)}')
         close_all(file_fds)
@@ -63,7 +63,7 @@ def replace_files(specs: Sequence[FileSpec]) -> None:
                 raise WriteError(f'cannot replace "{spec.path}": {why(exc)}') from None
             staged.pop(0)
         # The renames durable before success is reported.
-        for parent, err in zip(dir_fds, fsync_all(list(dir_fds.values())), strict=True):
+        for parent, err in zip(dir_fds, fsync_all(list(dir_fds.values()), concurrent=not in_memory), strict=True):
             if err is not None:
                 raise WriteError(f'cannot sync directory "{parent}": {why(err)}')
     finally:

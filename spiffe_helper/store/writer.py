@@ -32,6 +32,7 @@ from spiffe_helper.config.model import Config, go_path_clean
 from spiffe_helper.errors import ConfigError, WriteError
 from spiffe_helper.logs import get_logger
 from spiffe_helper.store import atomic
+from spiffe_helper.store.medium import memory_backed
 from spiffe_helper.store.pruner import BackgroundPruner
 from spiffe_helper.store.render import X509Options, X509Pem, render_jwt_bundles, render_jwt_svid, render_x509
 from spiffe_helper.svid import X509Context
@@ -120,8 +121,15 @@ class CredentialWriter:
             name = entry.jwt_svid_file_name
             self.jwt_svid_paths[name] = self._claim(config, taken, "jwt_svid_file_name", name)
         self._dir_modes = self._directory_modes()
+        self._memory_dirs: dict[str, bool] = {}
+        # On tmpfs/ramfs a write never waits for a disk: fsyncs inline, and the daemon writes on its loop.
+        self.x509_in_memory = bool(self.x509_files) and memory_backed(self.x509_dir)
         # One AtomicDir for the X.509 directory: it remembers which generation preceded the current one.
-        self._adir = atomic.AtomicDir(self.x509_dir) if self.layout == "atomic_dir" and self.x509_files else None
+        self._adir = (
+            atomic.AtomicDir(self.x509_dir, in_memory=self.x509_in_memory)
+            if self.layout == "atomic_dir" and self.x509_files
+            else None
+        )
         # Daemon mode prunes old generations after write_x509 returns, so the renew signal does not wait for
         # the unlinks; a one-shot run prunes inline (nothing waits for it but the exit).
         self._pruner = BackgroundPruner(self._adir) if self._adir is not None and config.daemon_mode else None
@@ -232,7 +240,7 @@ class CredentialWriter:
         return self._pruner.wait_idle(timeout) if self._pruner is not None else True
 
     def _commit_atomic_dir(self, specs: Sequence[atomic.FileSpec]) -> bool:
-        adir = self._adir or atomic.AtomicDir(self.x509_dir)
+        adir = self._adir or atomic.AtomicDir(self.x509_dir, in_memory=self.x509_in_memory)
         seen = [atomic.read_file(s.path) for s in specs]
         same_content = all(v is not None and v[0] == s.data for v, s in zip(seen, specs, strict=True))
         same_mode = all(v is not None and v[1] == s.mode for v, s in zip(seen, specs, strict=True))
@@ -245,6 +253,12 @@ class CredentialWriter:
             self._pruner.request()
         return not same_content
 
+    def _in_memory(self, path: str) -> bool:
+        directory = posixpath.dirname(path)
+        if directory not in self._memory_dirs:
+            self._memory_dirs[directory] = memory_backed(directory)
+        return self._memory_dirs[directory]
+
     def _commit_plain(self, specs: Sequence[atomic.FileSpec]) -> bool:
         todo: list[atomic.FileSpec] = []
         changed = False
@@ -256,5 +270,5 @@ class CredentialWriter:
                 continue
             todo.append(s)
         if todo:
-            atomic.replace_files(todo)
+            atomic.replace_files(todo, in_memory=all(self._in_memory(s.path) for s in todo))
         return changed

@@ -10,15 +10,20 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from spiffe_helper.devagent import DevAgentThread
 from spiffe_helper.jwt import JwtBundleSet, validate_jwt_svid
+from spiffe_helper.store.medium import memory_backed
 from spiffe_helper.svid import spiffe_id_of
 from tests.integration.test_app_harness import Helper, check_pair, eventually, openssl_key_matches, openssl_verify
 
@@ -34,12 +39,28 @@ def _no_secrets_in(log: str, *secrets: bytes | str) -> None:
         assert text not in log
 
 
-def test_daemon_every_option_rotation_and_sigterm(sock_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture(params=["disk", "memory"])
+def out_base(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """Where the outputs go: the test's directory (disk) or tmpfs, where the daemon writes on its event loop
+    and syncs inline (store/medium.py)."""
+    if request.param == "disk":
+        yield tmp_path
+        return
+    if not memory_backed("/dev/shm"):
+        pytest.skip("this machine has no tmpfs at /dev/shm")
+    base = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_daemon_every_option_rotation_and_sigterm(sock_dir: Path, tmp_path: Path, out_base: Path) -> None:
     ids = ["spiffe://example.org/app#main", "spiffe://example.org/other#second"]
     with DevAgentThread(
         sock_dir, {"app": ids}, x509_ttl="4s", jwt_ttl="10s", federate_with=["partner.example"], intermediate=True
     ) as agent:
-        certs = tmp_path / "out" / "certs"  # missing: the helper creates it
+        certs = out_base / "out" / "certs"  # missing: the helper creates it
         cfg = {
             "agent_address": str(agent.socket_path("app")),
             "cert_dir": str(certs),

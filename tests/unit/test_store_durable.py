@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import multiprocessing
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from spiffe_helper.config.model import Config
 from spiffe_helper.store import durable
 from spiffe_helper.store.atomic import DATA_LINK, AtomicDir
+from spiffe_helper.store.medium import memory_backed
 from spiffe_helper.store.pruner import BackgroundPruner
 from spiffe_helper.store.writer import CredentialWriter
 from tests.pki import Pki
@@ -180,3 +183,33 @@ def test_writer_prunes_after_each_write_in_both_modes(tmp_path: Path, daemon_mod
             assert len(_gens(tmp_path)) <= 2
     assert w.tidy(30)
     assert _gens(tmp_path) == sorted(generations[-2:])
+
+
+@pytest.mark.parametrize("medium", ["disk", "memory"])
+def test_memory_backed_directories_sync_inline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, medium: str) -> None:
+    """On tmpfs every fsync still happens, on the writing thread; on disk they are spread over the pool."""
+    if medium == "memory":
+        if not memory_backed("/dev/shm"):
+            pytest.skip("this machine has no tmpfs at /dev/shm")
+        base = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    else:
+        base = tmp_path
+    threads: list[int] = []
+    real_fsync: Callable[[int], None] = os.fsync
+
+    def fsync(fd: int) -> None:
+        threads.append(threading.get_ident())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    try:
+        w = _writer(base / "certs", daemon_mode=False)
+        assert w.x509_in_memory is (medium == "memory")
+        w.prepare()
+        assert w.write_x509(Pki.create().context()).changed
+        assert len(threads) >= 5  # three files, the generation, the output directory
+        others = set(threads) - {threading.get_ident()}
+        assert (not others) if medium == "memory" else others
+    finally:
+        if medium == "memory":
+            shutil.rmtree(base, ignore_errors=True)

@@ -13,10 +13,10 @@ from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from spiffe_helper.cryptonames import Encoding, PublicFormat, load_der_private_key
 from spiffe_helper.der import load_der_certificates
 from spiffe_helper.errors import SvidError
 from spiffe_helper.spiffeid import SpiffeId, TrustDomain
@@ -60,12 +60,18 @@ class X509Bundle(NamedTuple):
 
 
 class X509Svid(NamedTuple):
-    """One X.509-SVID: the SPIFFE ID, the chain (leaf first), its private key and the agent's hint."""
+    """One X.509-SVID: the SPIFFE ID, the chain (leaf first), its private key and the agent's hint.
+
+    ``key_der`` is the key as the agent sent it (PKCS#8 DER, validated with ``private_key``): written as
+    is, it needs no re-encoding, which would load cryptography's whole serialization package at the first
+    write. Empty when the SVID was built from a key object alone.
+    """
 
     spiffe_id: SpiffeId
     certificates: tuple[x509.Certificate, ...]
-    private_key: PrivateKeyTypes  # never rendered in logs or reprs (see __repr__)
+    private_key: PrivateKeyTypes  # never rendered in logs or reprs (see __repr__), nor is key_der
     hint: str = ""
+    key_der: bytes = b""
 
     def __repr__(self) -> str:
         return f"X509Svid(spiffe_id={self.spiffe_id!r}, certificates={self.certificates!r}, hint={self.hint!r})"
@@ -93,10 +99,10 @@ class X509Svid(NamedTuple):
         if not certs:
             raise SvidError(f"X.509-SVID {wire.spiffe_id!r} has no certificates")
         try:
-            key = serialization.load_der_private_key(wire.x509_svid_key, password=None)
+            key = load_der_private_key(wire.x509_svid_key, password=None)
         except (ValueError, TypeError):
             raise SvidError(f"X.509-SVID {wire.spiffe_id!r}: private key is not unencrypted PKCS#8 DER") from None
-        svid = cls(spiffe_id, certs, key, wire.hint)
+        svid = cls(spiffe_id, certs, key, wire.hint, wire.x509_svid_key)
         if bundle is None:
             raise SvidError(f"no bundle for trust domain {spiffe_id.trust_domain.name!r} of {wire.spiffe_id!r}")
         svid.validate(bundle, now)
@@ -276,6 +282,4 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 
 def _spki(public_key: object) -> bytes:
-    return public_key.public_bytes(  # type: ignore[attr-defined, no-any-return]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)  # type: ignore[attr-defined, no-any-return]

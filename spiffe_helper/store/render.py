@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from spiffe_helper.cryptonames import Encoding, NoEncryption, PrivateFormat
 from spiffe_helper.spiffeid import SpiffeId
-from spiffe_helper.svid import X509Context
+from spiffe_helper.svid import X509Context, X509Svid
 
 if TYPE_CHECKING:
     # Types only: a run without JWT outputs never loads the JWT module.
@@ -69,6 +69,19 @@ def pem_private_key(key: PrivateKeyTypes) -> bytes:
     return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
 
 
+def pem_block(label: str, der: bytes) -> bytes:
+    """One PEM block: base64 in 64-character lines between BEGIN and END lines (RFC 7468)."""
+    body = base64.b64encode(der)
+    lines = b"".join(body[i : i + 64] + b"\n" for i in range(0, len(body), 64))
+    return b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label.encode(), lines, label.encode())
+
+
+def _svid_key_pem(svid: X509Svid) -> bytes:
+    # The agent's PKCS#8 DER as it came (validated against the leaf): the same bytes Go's helper writes for
+    # a SPIRE key, and no re-encoding (which would load cryptography's serialization package, ~10 ms).
+    return pem_block("PRIVATE KEY", svid.key_der) if svid.key_der else pem_private_key(svid.private_key)
+
+
 def _unexpired(certs: Iterable[x509.Certificate], now: dt.datetime, omit_expired: bool) -> list[x509.Certificate]:
     # Go drops a certificate when NotAfter < now; one expiring exactly now is kept.
     if not omit_expired:
@@ -91,7 +104,7 @@ def render_x509(ctx: X509Context, opts: X509Options, now: dt.datetime | None = N
     return X509Pem(
         spiffe_id=svid.spiffe_id,
         cert=pem_certificates(_unexpired(chain, now, opts.omit_expired)),
-        key=pem_private_key(svid.private_key),
+        key=_svid_key_pem(svid),
         bundle=pem_certificates(_unexpired(bundle, now, opts.omit_expired)),
         not_after=svid.expires_at,
     )

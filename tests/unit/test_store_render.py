@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -14,6 +17,7 @@ from spiffe_helper.errors import SvidError
 from spiffe_helper.jwt import JwtBundleSet, JwtSvid
 from spiffe_helper.store.render import (
     X509Options,
+    pem_block,
     pem_private_key,
     render_jwt_bundles,
     render_jwt_svid,
@@ -21,6 +25,8 @@ from spiffe_helper.store.render import (
 )
 from spiffe_helper.svid import X509Context
 from tests.pki import NOW, Pki, der, jwk, jwks, jwt_key, make_root, mint, pem
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _blocks(data: bytes) -> list[x509.Certificate]:
@@ -109,6 +115,46 @@ def test_pem_private_key_roundtrips() -> None:
     assert serialization.load_pem_private_key(data, None).private_numbers() == (  # type: ignore[union-attr]
         ctx.default_svid.private_key.private_numbers()  # type: ignore[union-attr]
     )
+
+
+@pytest.mark.parametrize("size", [0, 1, 47, 48, 49, 1000])
+def test_pem_block_is_what_cryptography_writes(size: int) -> None:
+    cert = Pki.create().root.cert
+    der_bytes = cert.public_bytes(serialization.Encoding.DER)
+    assert pem_block("CERTIFICATE", der_bytes) == cert.public_bytes(serialization.Encoding.PEM)
+    blob = bytes(range(256)) * 4
+    assert pem_block("X", blob[:size]).startswith(b"-----BEGIN X-----\n")
+    assert base64.b64decode(b"".join(pem_block("X", blob[:size]).splitlines()[1:-1])) == blob[:size]
+
+
+def test_key_file_holds_the_agents_der_as_sent_and_equals_a_re_encoding() -> None:
+    ctx = Pki.create().context()
+    svid = ctx.default_svid
+    assert svid.key_der  # from_wire keeps the bytes it validated
+    out = render_x509(ctx, X509Options())
+    assert out.key == pem_block("PRIVATE KEY", svid.key_der) == pem_private_key(svid.private_key)
+    assert repr(svid.key_der) not in repr(svid)
+
+
+def test_rendering_leaves_cryptographys_serialization_package_unloaded() -> None:
+    """The cold start does not pay for the SSH/PKCS#12 code: neither validating nor rendering loads it.
+
+    A fresh interpreter gets the agent's bytes on stdin (the test PKI itself uses the package)."""
+    wire = Pki.create().wire()
+    code = (
+        "import json, sys\n"
+        "from spiffe_helper.svid import WireX509Svid, X509Context\n"
+        "from spiffe_helper.store.render import X509Options, render_x509\n"
+        "f = json.load(sys.stdin)\n"
+        "wire = WireX509Svid(f['id'], bytes.fromhex(f['c']), bytes.fromhex(f['k']), bytes.fromhex(f['b']))\n"
+        "render_x509(X509Context.from_wire([wire], {}), X509Options())\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cryptography.hazmat.primitives.serialization')))\n"
+    )
+    doc = {"id": wire.spiffe_id, "c": wire.x509_svid.hex(), "k": wire.x509_svid_key.hex(), "b": wire.bundle.hex()}
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps(doc), capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_jwt_svid_file_is_the_raw_token_without_newline() -> None:

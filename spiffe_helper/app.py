@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from spiffe_helper.logs import get_logger, setup_logging
 from spiffe_helper.runs.control import Shutdown, Stopped
 from spiffe_helper.runs.oneshot import OneShot
 from spiffe_helper.store.writer import CredentialWriter
+from spiffe_helper.svid import preload_verification
 from spiffe_helper.workload.address import WorkloadAddress, resolve_address
 from spiffe_helper.workload.client import WorkloadApiClient
 
@@ -81,6 +83,8 @@ async def _main(config: Config, address: WorkloadAddress, writer: CredentialWrit
             gcpolicy.settle()
             return await DaemonService(config, writer, shutdown, source).run()
         gcpolicy.settle()
+        # While the agent answers, load on another thread what the first signature check would load.
+        threading.Thread(target=preload_verification, name="spiffe-helper-preload", daemon=True).start()
         async with WorkloadApiClient(address) as client:
             return await _oneshot(config, client, writer, shutdown)
     except BaseExceptionGroup as group:

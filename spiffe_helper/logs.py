@@ -8,11 +8,12 @@ Extra fields are passed as ``extra={"fields": {...}}`` and printed sorted by nam
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import sys
 from typing import Any
+
+from spiffe_helper.config.gostrconv import go_quote
 
 LOGGER_NAME = "spiffe_helper"
 
@@ -61,7 +62,9 @@ def _quote(value: object) -> str:
     text = str(value)
     if text and _BARE.match(text):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # the common case, and what strconv.Quote gives for it
+    return go_quote(text)  # logrus quotes with Go's %q
 
 
 class LogrusTextFormatter(logging.Formatter):
@@ -89,6 +92,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         doc.update({k: v if isinstance(v, int | float | bool) else str(v) for k, v in _fields(record).items()})
+        import json  # only for log_format = "json" (see _quote)
+
         return json.dumps(doc, sort_keys=True, ensure_ascii=False)
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "X509Bundle",
     "X509Context",
     "X509Svid",
+    "preload_verification",
     "spiffe_id_of",
 ]
 
@@ -199,6 +200,19 @@ class X509Context(NamedTuple):
             if wire.hint:
                 seen_hints.add(wire.hint)
         return cls(tuple(parsed), bundles)
+
+
+def preload_verification() -> None:
+    """Load the modules the first chain verification needs and does not have yet.
+
+    cryptography imports its OpenSSL backend module (with the cipher modules it registers) the first time
+    an ECDSA signature is checked: ~7 ms in the middle of a cold one-shot run's first validation. Called on
+    a thread while the agent's answer is awaited, that time overlaps the wait; should the validation come
+    first, it simply waits for the same import.
+    """
+    from cryptography.hazmat.backends import default_backend
+
+    default_backend()
 
 
 def spiffe_id_of(cert: x509.Certificate) -> SpiffeId:

@@ -52,6 +52,18 @@ def test_fields_are_sorted_and_quoted_like_logrus(capsys: pytest.CaptureFixture[
     )
 
 
+def test_values_are_quoted_with_gos_percent_q(capsys: pytest.CaptureFixture[str]) -> None:
+    """logrus quotes with Go's %q: control characters as \\x.., unprintable Unicode as \\u...., the rest
+    (non-ASCII letters included) as is."""
+    setup_logging("info", "text")
+    fields = {"ctl": "a\x01b", "ls": "x\u2028y", "tab": "a\tb", "uni": "grüße dir", "back": "c:\\d"}
+    get_logger().info("m", extra={"fields": fields})
+    (line,) = _lines(capsys)
+    assert line.split(" level=info ", 1)[1] == (
+        'msg=m back="c:\\\\d" ctl="a\\x01b" ls="x\\u2028y" system=spiffe-helper tab="a\\tb" uni="grüße dir"'
+    )
+
+
 @pytest.mark.parametrize(
     ("method", "name"), [("debug", "debug"), ("info", "info"), ("warning", "warning"), ("error", "error")]
 )

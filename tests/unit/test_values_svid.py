@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -291,3 +294,23 @@ def test_reject_key_on_unknown_curve_as_svid_error(root: Ca) -> None:
     j = key.index(bytes.fromhex("2a8648ce3d030107"))  # prime256v1 OID -> 1.2.840.10045.3.1.8 (unknown)
     with pytest.raises(SvidError):
         X509Context.from_wire([good._replace(x509_svid_key=key[: j + 7] + b"\x08" + key[j + 8 :])], {})
+
+
+def test_preload_verification_loads_what_the_first_signature_check_would() -> None:
+    """What a first validation imports is exactly what the one-shot run preloads while the agent answers."""
+    code = (
+        "import sys\n"
+        "from tests.pki import Pki\n"
+        "from spiffe_helper.svid import X509Context, preload_verification\n"
+        "wire = Pki.create().wire()\n"  # signing loads the backend too: compare against a clean snapshot
+        "for m in [m for m in sys.modules if m.startswith('cryptography.hazmat.backends')]: del sys.modules[m]\n"
+        "before = set(sys.modules)\n"
+        "X509Context.from_wire([wire], {})\n"
+        "validation = set(sys.modules) - before\n"
+        "for m in validation: del sys.modules[m]\n"
+        "preload_verification()\n"
+        "print(sorted(validation - (set(sys.modules) - before)), bool(validation))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    assert out.strip() == "[] True"

@@ -146,7 +146,7 @@ class AtomicDir:
 
     def __init__(self, directory: str, *, in_memory: bool = False) -> None:
         self.directory = directory or "."
-        self.in_memory = in_memory  # on tmpfs/ramfs: fsyncs inline, not on the pool (store.medium)
+        self.in_memory = in_memory  # on tmpfs/ramfs: fsyncs inline, not on threads (store.medium)
         self._lock = _lock_for(self.directory)
         # (generation, the one ..data pointed at before it) of this object's last publish: which generation
         # readers may still be using is then known exactly, not guessed from the names.

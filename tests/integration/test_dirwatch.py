@@ -12,14 +12,7 @@ from pathlib import Path
 import pytest
 
 from spiffe_helper.dirwatch import DirWatch
-
-
-async def _until(cond: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.02)
+from tests.helpers.aio import until as _until
 
 
 async def _count(batches: AsyncIterator[None], seen: list[float]) -> None:

@@ -15,17 +15,9 @@ from typing import Any
 from spiffe_helper.process.legacy import LegacySupervisor
 from spiffe_helper.process.pidfile import PidFileSignaller
 from spiffe_helper.process.reaper import Reaper
+from tests.helpers.aio import until as _until
 from tests.helpers.isolate import run_isolated
 from tests.helpers.procs import PYTHON, SIGECHO, Captured, lines
-
-
-async def _until(cond: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {cond}")
-        await asyncio.sleep(0.02)
-    return value
 
 
 def _lifecycle(tmp: str) -> dict[str, Any]:

@@ -7,13 +7,12 @@ import asyncio
 import logging
 import os
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from spiffe_helper.reload import ConfigChange, ConfigWatcher
+from tests.helpers.aio import until as _until
 
 
 def _configmap(root: Path, version: str, content: str) -> None:
@@ -26,14 +25,6 @@ def _configmap(root: Path, version: str, content: str) -> None:
     os.rename(tmp, root / "..data")
     if not (root / "helper.conf").is_symlink():
         (root / "helper.conf").symlink_to("..data/helper.conf")
-
-
-async def _until(cond: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.02)
 
 
 async def _live(watcher: ConfigWatcher, probe_dir: Path) -> None:

@@ -6,23 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 from spiffe_helper.config.model import Config, StartConfig
 from spiffe_helper.process.runtime import ProcessRuntime
+from tests.helpers.aio import until as _until
 from tests.helpers.isolate import run_isolated
 from tests.helpers.procs import PYTHON, SIGECHO, lines
-
-
-async def _until(cond: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {cond}")
-        await asyncio.sleep(0.02)
-    return value
 
 
 def _wrapper_stop(tmp: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from spiffe_helper.process.reaper import Reaper
 from spiffe_helper.process.wrapper import AppSupervisor, ReloadAction, RestartBackoff
+from tests.helpers.aio import until as _until
 from tests.helpers.isolate import run_isolated
 from tests.helpers.procs import PYTHON, SIGECHO, SUPERVISE, Captured, eventually, lines
 
@@ -128,15 +129,6 @@ def _reload_scenario(tmp: str) -> dict[str, Any]:
         }
 
     return asyncio.run(main())
-
-
-async def _until(cond: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {cond}")
-        await asyncio.sleep(0.02)
-    return value
 
 
 def test_reload_signal_and_command(tmp_path: Path) -> None:

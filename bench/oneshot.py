@@ -48,7 +48,10 @@ from spiffe_helper.devagent import DevAgentProcess
 SPIFFE_ID = "spiffe://bench.example/oneshot/workload"
 FLOOR_CODE = "import grpc.aio, cryptography.x509"
 # Every module a one-shot run imports before it connects (cli.py imports the config and app lazily).
-IMPORTS_CODE = "import gc; gc.disable(); import spiffe_helper.cli, spiffe_helper.config.loader, spiffe_helper.config.validate, spiffe_helper.app"
+IMPORTS_CODE = (  # collection off during the imports, as the CLI does (spiffe_helper/gcpolicy.py)
+    "import gc; gc.disable(); "
+    "import spiffe_helper.cli, spiffe_helper.config.loader, spiffe_helper.config.validate, spiffe_helper.app"
+)
 PYSPIFFE_SCRIPT = """\
 import os, sys
 from cryptography.hazmat.primitives.serialization import Encoding

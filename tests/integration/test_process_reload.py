@@ -4,9 +4,11 @@ per real content change; touches and identical swaps do not."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,19 @@ async def _live(watcher: ConfigWatcher, probe_dir: Path) -> None:
         assert n < 200, "watcher never became live"
 
 
+@contextlib.asynccontextmanager
+async def _running(watcher: ConfigWatcher, live_in: Path | None = None) -> AsyncIterator[ConfigWatcher]:
+    """The watcher running in a task (cancelled on exit); with ``live_in``, only once it surely watches."""
+    task = asyncio.create_task(watcher.run())
+    try:
+        if live_in is not None:
+            await _live(watcher, live_in)
+        yield watcher
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def test_configmap_symlink_swap(tmp_path: Path) -> None:
     _configmap(tmp_path, "2026_11_22_10_00_00.1", 'agent_address = "/a"\n')
     changes: list[ConfigChange] = []
@@ -44,9 +59,7 @@ def test_configmap_symlink_swap(tmp_path: Path) -> None:
     async def scenario() -> None:
         conf = tmp_path / "helper.conf"
         watcher = ConfigWatcher(str(conf), changes.append, initial=conf.read_bytes(), debounce_ms=50)
-        task = asyncio.create_task(watcher.run())
-        try:
-            await _live(watcher, tmp_path)
+        async with _running(watcher, tmp_path):
             assert changes == []  # probes are not config changes
             _configmap(tmp_path, "2026_11_22_10_05_00.2", 'agent_address = "/b"\n')
             await _until(lambda: changes)
@@ -59,9 +72,6 @@ def test_configmap_symlink_swap(tmp_path: Path) -> None:
             assert len(changes) == 1
             _configmap(tmp_path, "2026_11_22_10_15_00.4", 'agent_address = "/c"\n')
             await _until(lambda: len(changes) == 2)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
     assert [c.data for c in changes] == [b'agent_address = "/b"\n', b'agent_address = "/c"\n']
@@ -81,18 +91,13 @@ def test_editor_save_by_rename_and_async_callback(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         watcher = ConfigWatcher(str(conf), on_change, debounce_ms=50)
-        task = asyncio.create_task(watcher.run())
-        try:
-            await _live(watcher, tmp_path)
+        async with _running(watcher, tmp_path):
             for content in ("boom\n", "a = 2\n"):
                 tmp = tmp_path / ".helper.conf.swp"
                 tmp.write_text(content)
                 os.rename(tmp, conf)
                 expected = content.encode()
                 await _until(lambda e=expected: e in seen)  # type: ignore[misc]
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
     assert seen == [b"boom\n", b"a = 2\n"]
@@ -118,13 +123,9 @@ def test_change_before_the_watch_started_is_reported_at_once(tmp_path: Path) -> 
 
     async def scenario() -> None:
         watcher = ConfigWatcher(str(conf), changes.append, initial=b"a = 1\n")
-        task = asyncio.create_task(watcher.run())
-        try:
+        async with _running(watcher):
             await _until(lambda: changes)
             assert watcher.batches == 0  # no filesystem event was needed
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
     assert [c.data for c in changes] == [b"a = 2\n"]
@@ -139,17 +140,12 @@ def test_in_place_edit_in_the_swapped_in_directory(tmp_path: Path) -> None:
     async def scenario() -> None:
         conf = tmp_path / "helper.conf"
         watcher = ConfigWatcher(str(conf), changes.append, initial=conf.read_bytes(), debounce_ms=50)
-        task = asyncio.create_task(watcher.run())
-        try:
-            await _live(watcher, tmp_path)
+        async with _running(watcher, tmp_path):
             _configmap(tmp_path, "v2", "a = 2\n")
             await _until(lambda: len(changes) == 1)
             assert str(tmp_path / "..v2") in watcher.watched_dirs()
             (tmp_path / "..v2" / "helper.conf").write_text("a = 3\n")
             await _until(lambda: len(changes) == 2)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
     assert [c.data for c in changes] == [b"a = 2\n", b"a = 3\n"]
@@ -169,13 +165,8 @@ def test_polling_when_asked_or_when_notifications_are_unavailable(
         await _until(lambda: content.encode() in seen)
 
     async def scenario(watcher: ConfigWatcher, content: str) -> None:
-        task = asyncio.create_task(watcher.run())
-        try:
-            await _live(watcher, tmp_path)
+        async with _running(watcher, tmp_path):
             await save(content)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario(ConfigWatcher(str(conf), lambda c: seen.append(c.data), force_polling=True), "a = 2\n"))
 

@@ -11,6 +11,7 @@ Signals are handled through ``loop.add_signal_handler`` so a signal never lands 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
@@ -83,8 +84,7 @@ async def _main(config: Config, address: WorkloadAddress, writer: CredentialWrit
             gcpolicy.settle()
             return await DaemonService(config, writer, shutdown, source).run()
         gcpolicy.settle()
-        # While the agent answers, load on another thread what the first signature check would load.
-        threading.Thread(target=preload_verification, name="spiffe-helper-preload", daemon=True).start()
+        _preload_while_fetching()
         async with WorkloadApiClient(address) as client:
             return await _oneshot(config, client, writer, shutdown)
     except BaseExceptionGroup as group:
@@ -106,6 +106,20 @@ async def _oneshot(config: Config, client: WorkloadApiClient, writer: Credential
     if canceled:
         raise SpiffeHelperError("context canceled")
     return code
+
+
+def _preload_while_fetching() -> None:
+    """While the agent answers, load on another thread what the first signature check would load.
+
+    Only an optimisation: a thread that cannot start (a pids limit) or a preload that fails changes nothing,
+    the validation then imports what it needs itself."""
+
+    def preload() -> None:
+        with contextlib.suppress(Exception):
+            preload_verification()
+
+    with contextlib.suppress(RuntimeError):
+        threading.Thread(target=preload, name="spiffe-helper-preload", daemon=True).start()
 
 
 def _install_signal_handlers(shutdown: Shutdown) -> Callable[[], None]:

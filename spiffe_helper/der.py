@@ -7,6 +7,29 @@ from cryptography import x509
 from spiffe_helper.errors import SvidError
 
 
+class _Bad(ValueError):
+    """A malformed element: ``str()`` is ``truncated DER`` or ``malformed DER length``."""
+
+
+def _tlv(blob: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, header size, content length) of the DER element at ``pos``; :class:`_Bad` when malformed."""
+    n = len(blob)
+    if pos + 2 > n:
+        raise _Bad("truncated DER")
+    first = blob[pos + 1]
+    if first < 0x80:
+        length, header = first, 2
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or pos + 2 + count > n:  # indefinite or absurd lengths are not DER
+            raise _Bad("malformed DER length")
+        length = int.from_bytes(blob[pos + 2 : pos + 2 + count], "big")
+        header = 2 + count
+    if pos + header + length > n:
+        raise _Bad("truncated DER")
+    return blob[pos], header, length
+
+
 def split_der(blob: bytes, what: str) -> list[bytes]:
     """Split concatenated DER SEQUENCEs (``x509_svid``, ``bundle``) into one byte string each.
 
@@ -14,27 +37,32 @@ def split_der(blob: bytes, what: str) -> list[bytes]:
     """
     out: list[bytes] = []
     pos = 0
-    n = len(blob)
-    while pos < n:
+    while pos < len(blob):
         if blob[pos] != 0x30:  # every certificate is a SEQUENCE
             raise SvidError(f"{what}: malformed DER at byte {pos}: expected a SEQUENCE")
-        if pos + 2 > n:
-            raise SvidError(f"{what}: truncated DER at byte {pos}")
-        first = blob[pos + 1]
-        if first < 0x80:
-            length, header = first, 2
-        else:
-            count = first & 0x7F
-            if count == 0 or count > 4 or pos + 2 + count > n:
-                raise SvidError(f"{what}: malformed DER length at byte {pos}")
-            length = int.from_bytes(blob[pos + 2 : pos + 2 + count], "big")
-            header = 2 + count
-        end = pos + header + length
-        if end > n:
-            raise SvidError(f"{what}: truncated DER at byte {pos}")
-        out.append(blob[pos:end])
-        pos = end
+        try:
+            _tag, header, length = _tlv(blob, pos)
+        except _Bad as bad:
+            raise SvidError(f"{what}: {bad} at byte {pos}") from None
+        out.append(blob[pos : pos + header + length])
+        pos += header + length
     return out
+
+
+def is_pkcs8(blob: bytes) -> bool:
+    """Whether ``blob`` has the shape of a PKCS#8 ``PrivateKeyInfo``: one SEQUENCE holding a version INTEGER
+    and then an AlgorithmIdentifier SEQUENCE. SEC1 (EC) keys have an OCTET STRING there and PKCS#1 (RSA)
+    keys another INTEGER; cryptography's loader accepts those too, the Workload API (and Go) does not."""
+    try:
+        tag, header, length = _tlv(blob, 0)
+        if tag != 0x30 or header + length != len(blob):
+            return False
+        tag, v_header, v_length = _tlv(blob, header)
+        if tag != 0x02:
+            return False
+        return _tlv(blob, header + v_header + v_length)[0] == 0x30
+    except _Bad:
+        return False
 
 
 def load_der_certificates(blob: bytes, what: str) -> tuple[x509.Certificate, ...]:

@@ -28,13 +28,17 @@ __all__ = ["deferred_collection", "settle"]
 
 _active = False
 _restore_enabled = False
+_freezes_left = 0
+# Start-up, then the first X.509 write. Any later freeze would also freeze the cyclic garbage alive at that
+# moment (a replaced pipeline's tasks and exceptions after a config reload), never to be collected.
+FREEZES = 2
 
 
 @contextmanager
 def deferred_collection() -> Iterator[None]:
     """No collection until :func:`settle`; on exit, collection is switched back on if it was on before."""
-    global _active, _restore_enabled
-    _active, _restore_enabled = True, gc.isenabled()
+    global _active, _restore_enabled, _freezes_left
+    _active, _restore_enabled, _freezes_left = True, gc.isenabled(), FREEZES
     gc.disable()
     try:
         yield
@@ -47,9 +51,11 @@ def deferred_collection() -> Iterator[None]:
 def settle() -> None:
     """Freeze what is alive now and collect from here on. Called once the run's modules are loaded, and
     again after the first X.509 write, when the lazily loaded parts are in too. A no-op outside
-    :func:`deferred_collection`."""
-    if not _active:
+    :func:`deferred_collection` and after :data:`FREEZES` calls (a reload's new pipeline calls it again)."""
+    global _freezes_left
+    if not _active or _freezes_left <= 0:
         return
+    _freezes_left -= 1
     gc.freeze()
     if _restore_enabled:
         gc.enable()

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from spiffe_helper.cryptonames import Encoding, PublicFormat, load_der_private_key
-from spiffe_helper.der import load_der_certificates
+from spiffe_helper.der import is_pkcs8, load_der_certificates
 from spiffe_helper.errors import SvidError
 from spiffe_helper.spiffeid import SpiffeId, TrustDomain
 
@@ -99,10 +99,13 @@ class X509Svid(NamedTuple):
         certs = load_der_certificates(wire.x509_svid, f"X.509-SVID {wire.spiffe_id!r}")
         if not certs:
             raise SvidError(f"X.509-SVID {wire.spiffe_id!r} has no certificates")
+        not_pkcs8 = SvidError(f"X.509-SVID {wire.spiffe_id!r}: private key is not unencrypted PKCS#8 DER")
+        if not is_pkcs8(wire.x509_svid_key):  # the loader also takes SEC1 and PKCS#1; the key is written as is
+            raise not_pkcs8
         try:
             key = load_der_private_key(wire.x509_svid_key, password=None)
         except (ValueError, TypeError):
-            raise SvidError(f"X.509-SVID {wire.spiffe_id!r}: private key is not unencrypted PKCS#8 DER") from None
+            raise not_pkcs8 from None
         svid = cls(spiffe_id, certs, key, wire.hint, wire.x509_svid_key)
         if bundle is None:
             raise SvidError(f"no bundle for trust domain {spiffe_id.trust_domain.name!r} of {wire.spiffe_id!r}")

@@ -33,6 +33,7 @@ from spiffe_helper.runs.control import Shutdown, Stopped
 from spiffe_helper.runs.jwt_refresh import JwtBundleCache, JwtRefresher
 from spiffe_helper.runs.logonce import ErrorOnce
 from spiffe_helper.runs.status import CredentialStatus
+from spiffe_helper.store.atomic import DirectoryBusy
 from spiffe_helper.store.writer import CredentialWriter, WriteResult
 from spiffe_helper.svid import X509Context
 from spiffe_helper.workload.client import WorkloadApiClient, WorkloadApiError
@@ -111,11 +112,7 @@ class Daemon:
             log.info("Received update", extra={"fields": {"spiffe_id": str(svid.spiffe_id)}})
         log.debug("Updating X.509 certificates")
         try:
-            if self.writer.x509_in_memory:
-                # tmpfs: nothing blocks on a disk, and two thread hand-overs would be most of the latency.
-                result = self.writer.write_x509(ctx)
-            else:
-                result = await asyncio.to_thread(self.writer.write_x509, ctx)
+            result = await self._write_x509(ctx)
         except (WriteError, SvidError) as exc:
             self._dump_failed(exc)
             self.status.x509_failed(str(exc))
@@ -130,6 +127,16 @@ class Daemon:
         fields = {} if result.changed else {"changed": "false"}
         log.info("X.509 certificates updated", extra={"fields": fields})
         self.on_x509_written(result)
+
+    async def _write_x509(self, ctx: X509Context) -> WriteResult:
+        if self.writer.x509_in_memory:
+            # tmpfs: nothing blocks on a disk, and two thread hand-overs would be most of the latency. Unless
+            # another writer holds the directory (a second helper, our prune thread): then wait off the loop.
+            try:
+                return self.writer.write_x509(ctx, wait=False)
+            except DirectoryBusy:
+                pass
+        return await asyncio.to_thread(self.writer.write_x509, ctx)
 
     def _on_x509_error(self, exc: Exception) -> None:
         if isinstance(exc, WorkloadApiError) and exc.agent_unreachable:

@@ -82,6 +82,7 @@ __all__ = [
     "DATA_TMP",
     "TMP_PREFIX",
     "AtomicDir",
+    "DirectoryBusy",
     "FileSpec",
     "dir_mode_for",
     "ensure_dir",
@@ -141,6 +142,10 @@ def _remove_generation(dfd: int, name: str) -> None:
         shutil.rmtree(name, dir_fd=dfd, ignore_errors=True)
 
 
+class DirectoryBusy(Exception):
+    """Another thread or process holds the output directory's lock (see ``AtomicDir.publish(wait=False)``)."""
+
+
 class AtomicDir:
     """The ``..data`` symlink layout in one directory; visible names are plain file names in it."""
 
@@ -156,13 +161,23 @@ class AtomicDir:
         return os.path.join(self.directory, name)
 
     @contextmanager
-    def _exclusive(self) -> Iterator[int]:
+    def _exclusive(self, wait: bool = True) -> Iterator[int]:
         """The directory's descriptor, locked against this process's other threads (the per-directory lock)
         and against other processes (``flock``): two helpers that share a ``cert_dir`` swap, prune and
-        recover one at a time, so neither ever removes what the other has just published."""
-        with self._lock, open_dir(self.directory) as dfd:
-            fcntl.flock(dfd, fcntl.LOCK_EX)  # released when the descriptor is closed
-            yield dfd
+        recover one at a time, so neither ever removes what the other has just published.
+
+        ``wait=False`` raises :class:`DirectoryBusy` instead of waiting for either lock."""
+        if not self._lock.acquire(blocking=wait):
+            raise DirectoryBusy(self.directory)
+        try:
+            with open_dir(self.directory) as dfd:
+                try:
+                    fcntl.flock(dfd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))  # released on close
+                except BlockingIOError:
+                    raise DirectoryBusy(self.directory) from None
+                yield dfd
+        finally:
+            self._lock.release()
 
     def _still_served(self, previous: str | None, files: Mapping[str, tuple[bytes, int]]) -> list[str]:
         """Names of the current generation that this update does not write but that are still visible
@@ -191,7 +206,7 @@ class AtomicDir:
         except OSError:
             return False
 
-    def publish(self, files: Mapping[str, tuple[bytes, int]], *, prune: bool = True) -> str:
+    def publish(self, files: Mapping[str, tuple[bytes, int]], *, prune: bool = True, wait: bool = True) -> str:
         """Write ``files`` (name -> (data, mode)) as a new generation and swap ``..data`` to it.
 
         Before the swap nothing visible changes; any error removes the new generation and raises
@@ -199,11 +214,13 @@ class AtomicDir:
         ``prune=True``: the swap is durable and old generations are removed before this returns.
         ``prune=False`` leaves both to :meth:`prune`, so the caller can report the update first (the renew
         signal then waits neither for the directory's fsync nor for the unlinks).
+        ``wait=False``: raise :class:`DirectoryBusy`, having changed nothing, rather than wait for another
+        thread or process that holds the directory (the daemon's event loop must never block on one).
         """
         for name in files:
             refuse_directory(self._path(name))
         try:
-            with self._exclusive() as dfd:
+            with self._exclusive(wait) as dfd:
                 previous = self.current()
                 keep = self._still_served(previous, files)
                 gen = self._new_generation(dfd, dir_mode_for(m for _, m in files.values()))
@@ -311,11 +328,16 @@ class AtomicDir:
         current generation and the one before it (a reader that resolved ``..data`` just before the last
         swap may still be reading it), and any generation newer than the current one (another writer's,
         still being filled). Safe to run on another thread: publishes in this directory wait.
-        Failures are ignored: a later prune, or :meth:`recover` at the next start, finds the same entries.
+        A failed directory fsync raises :class:`WriteError` and removes nothing (the swap may not be durable,
+        so the generation the directory names on disk must stay). Other failures are ignored: a later prune,
+        or :meth:`recover` at the next start, finds the same entries.
         """
         try:
             with self._exclusive() as dfd:
-                os.fsync(dfd)
+                try:
+                    os.fsync(dfd)
+                except OSError as exc:
+                    raise WriteError(f'cannot sync directory "{self.directory}": {why(exc)}') from None
                 self._prune(dfd)
         except OSError:
             pass

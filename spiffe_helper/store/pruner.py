@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import threading
 
+from spiffe_helper.errors import WriteError
+from spiffe_helper.logs import get_logger
 from spiffe_helper.store.atomic import AtomicDir
+
+log = get_logger()
 
 
 class BackgroundPruner:
@@ -50,6 +54,10 @@ class BackgroundPruner:
                 target = self._requested
             try:
                 self.adir.prune()  # OSErrors are left for the next prune or recover()
+            except WriteError as exc:
+                # The files are visible and the child was signalled; only durability across a power cut is
+                # in doubt, and nothing old was removed. Said, not fatal.
+                log.warning("Unable to make the last update durable", extra={"fields": {"error": str(exc)}})
             finally:  # even a bug must not leave wait_idle() hanging
                 with self._cond:
                     self._done = target

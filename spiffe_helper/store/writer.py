@@ -210,14 +210,16 @@ class CredentialWriter:
         ordered = sorted(self.x509_files, key=lambda f: 2 if "cert" in f.parts else 1 if "key" in f.parts else 0)
         return [atomic.FileSpec(f.path, b"".join(payload[p] for p in f.parts), f.mode) for f in ordered]
 
-    def write_x509(self, ctx: X509Context, now: dt.datetime | None = None) -> WriteResult:
-        """Write the X.509 files for ``ctx``. Raises SvidError (cannot render) or WriteError (cannot write)."""
+    def write_x509(self, ctx: X509Context, now: dt.datetime | None = None, *, wait: bool = True) -> WriteResult:
+        """Write the X.509 files for ``ctx``. Raises SvidError (cannot render) or WriteError (cannot write);
+        with ``wait=False``, :class:`~spiffe_helper.store.atomic.DirectoryBusy` (nothing written) rather than
+        wait for another writer of the directory."""
         if not self.x509_files:
             raise ConfigError("X.509 output is not configured")
         pem = render_x509(ctx, self.opts, now)
         specs = self._x509_specs(pem)
         self._ensure_dirs([s.path for s in specs])
-        changed = self._commit_atomic_dir(specs) if self.layout == "atomic_dir" else self._commit_plain(specs)
+        changed = self._commit_atomic_dir(specs, wait) if self.layout == "atomic_dir" else self._commit_plain(specs)
         return WriteResult(changed, tuple(s.path for s in specs), str(pem.spiffe_id), pem.not_after)
 
     def write_jwt_bundles(self, bundles: JwtBundleSet) -> WriteResult:
@@ -239,7 +241,7 @@ class CredentialWriter:
         """Wait until old generations of earlier X.509 writes are pruned; False on timeout."""
         return self._pruner.wait_idle(timeout) if self._pruner is not None else True
 
-    def _commit_atomic_dir(self, specs: Sequence[atomic.FileSpec]) -> bool:
+    def _commit_atomic_dir(self, specs: Sequence[atomic.FileSpec], wait: bool = True) -> bool:
         adir = self._adir or atomic.AtomicDir(self.x509_dir, in_memory=self.x509_in_memory)
         seen = [atomic.read_file(s.path) for s in specs]
         same_content = all(v is not None and v[0] == s.data for v, s in zip(seen, specs, strict=True))
@@ -248,7 +250,7 @@ class CredentialWriter:
         if same_content and same_mode and linked:
             return False
         files = {os.path.basename(s.path): (s.data, s.mode) for s in specs}
-        adir.publish(files, prune=self._pruner is None)
+        adir.publish(files, prune=self._pruner is None, wait=wait)
         if self._pruner is not None:
             self._pruner.request()
         return not same_content

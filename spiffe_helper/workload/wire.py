@@ -14,9 +14,11 @@ What the protobuf wire format asks of a decoder, and what this one does:
   format defines as parsing the concatenation of both;
 * a ``map<K, V>`` is a repeated entry message ``{1: key, 2: value}``; a later entry replaces an earlier one
   with the same key; a missing key or value is the type's default;
-* ``string`` fields must be valid UTF-8 (proto3).
+* ``string`` fields must be valid UTF-8 (proto3);
+* a group (proto2's delimited encoding, wire types 3 and 4) is an unknown field here: skipped whole.
 
-Anything else (a truncated value, a varint longer than ten bytes, a group or reserved wire type) raises
+Anything else (a truncated value, a varint longer than ten bytes, an unbalanced group, a reserved wire
+type, claims nested deeper than ``MAX_DEPTH``) raises
 :class:`WireError`, a ``ValueError``, which the conversion layer reports as a malformed response.
 Field names and numbers are those of ``_proto/workload.proto``; the spec is the wire contract.
 """
@@ -41,7 +43,10 @@ __all__ = [
     "encode_validate_jwt_svid_request",
 ]
 
-VARINT, I64, LEN, I32 = 0, 1, 2, 5
+VARINT, I64, LEN, START_GROUP, END_GROUP, I32 = 0, 1, 2, 3, 4, 5
+# Nesting allowed in groups and in the claims' Struct/ListValue values; the protobuf runtime stops at 100
+# message levels (a Value inside a list is two), recursion here would fail near 1,000.
+MAX_DEPTH = 64
 _DOUBLE = struct.Struct("<d")
 
 
@@ -76,30 +81,65 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
-    """Each ``(field number, wire type, value)``: an int for varints, bytes for the other wire types."""
-    pos, end = 0, len(data)
-    while pos < end:
-        tag, pos = _varint(data, pos)
-        number, wire_type = tag >> 3, tag & 7
-        if number == 0 or tag > 0xFFFFFFFF:
-            raise WireError(f"field number {number} out of range")
-        value: Any
-        if wire_type == VARINT:
-            value, pos = _varint(data, pos)
-        elif wire_type == LEN:
-            size, pos = _varint(data, pos)
-            if size > end - pos:
-                raise WireError(f"field {number}: length {size} runs past the end of the message")
-            value, pos = data[pos : pos + size], pos + size
-        elif wire_type in (I64, I32):
-            size = 8 if wire_type == I64 else 4
-            if size > end - pos:
-                raise WireError(f"field {number}: truncated fixed-width value")
-            value, pos = data[pos : pos + size], pos + size
+def _tag(data: bytes, pos: int) -> tuple[int, int, int]:
+    """The field number and wire type of the tag at ``pos``, and the position after it."""
+    tag, pos = _varint(data, pos)
+    number = tag >> 3
+    if number == 0 or tag > 0xFFFFFFFF:
+        raise WireError(f"field number {number} out of range")
+    return number, tag & 7, pos
+
+
+def _value_at(data: bytes, pos: int, number: int, wire_type: int) -> tuple[Any, int]:
+    """The value of a field (an int for varints, bytes otherwise) and the position after it; a group is
+    skipped whole and read as None."""
+    end = len(data)
+    if wire_type == VARINT:
+        return _varint(data, pos)
+    if wire_type == LEN:
+        size, pos = _varint(data, pos)
+        if size > end - pos:
+            raise WireError(f"field {number}: length {size} runs past the end of the message")
+        return data[pos : pos + size], pos + size
+    if wire_type in (I64, I32):
+        size = 8 if wire_type == I64 else 4
+        if size > end - pos:
+            raise WireError(f"field {number}: truncated fixed-width value")
+        return data[pos : pos + size], pos + size
+    if wire_type == START_GROUP:
+        return None, _skip_group(data, pos, number, 1)
+    if wire_type == END_GROUP:
+        raise WireError(f"field {number}: end of a group that was not started")
+    raise WireError(f"field {number}: unsupported wire type {wire_type}")
+
+
+def _skip_group(data: bytes, pos: int, number: int, depth: int) -> int:
+    """The position after the group (proto2's delimited encoding) whose start tag ends at ``pos``."""
+    if depth > MAX_DEPTH:
+        raise WireError(f"field {number}: groups nested deeper than {MAX_DEPTH} levels")
+    while pos < len(data):
+        inner, wire_type, pos = _tag(data, pos)
+        if wire_type == END_GROUP:
+            if inner != number:
+                raise WireError(f"field {number}: group ended by the end tag of field {inner}")
+            return pos
+        if wire_type == START_GROUP:
+            pos = _skip_group(data, pos, inner, depth + 1)
         else:
-            raise WireError(f"field {number}: unsupported wire type {wire_type}")
-        yield number, wire_type, value
+            _, pos = _value_at(data, pos, inner, wire_type)
+    raise WireError(f"field {number}: truncated group")
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
+    """Each ``(field number, wire type, value)``: an int for varints, bytes for the other wire types.
+
+    Groups are skipped (no field of the Workload API is one; a newer agent's would be unknown)."""
+    pos = 0
+    while pos < len(data):
+        number, wire_type, pos = _tag(data, pos)
+        value, pos = _value_at(data, pos, number, wire_type)
+        if wire_type != START_GROUP:
+            yield number, wire_type, value
 
 
 def _string(raw: bytes, what: str) -> str:
@@ -205,12 +245,14 @@ def decode_validate_jwt_svid_response(data: bytes) -> tuple[str, dict[str, Any]]
         if number == 1:
             spiffe_id = _string(raw, "ValidateJWTSVIDResponse.spiffe_id")
         elif number == 2:
-            claims.update(_struct(raw))  # a repeated singular message merges; a map merges key by key
+            claims.update(_struct(raw, 1))  # a repeated singular message merges; a map merges key by key
     return spiffe_id, claims
 
 
-def _struct(data: bytes) -> dict[str, Any]:
+def _struct(data: bytes, depth: int) -> dict[str, Any]:
     """A ``google.protobuf.Struct`` as a dict; integral numbers become ints (``exp``, ``iat``)."""
+    if depth > MAX_DEPTH:
+        raise WireError(f"claims nested deeper than {MAX_DEPTH} levels")
     out: dict[str, Any] = {}
     for number, wire_type, raw in _fields(data):
         if number == 1 and wire_type == LEN:
@@ -218,24 +260,26 @@ def _struct(data: bytes) -> dict[str, Any]:
             if pair is None:
                 # Dropped like any entry with unknown fields, but its value is still read: the runtime
                 # rejects the message if that is malformed.
-                _map_entry_value_checked(raw)
+                _map_entry_value_checked(raw, depth)
             else:
-                out[pair[0]] = _value(pair[1])
+                out[pair[0]] = _value(pair[1], depth + 1)
     return out
 
 
-def _map_entry_value_checked(entry: bytes) -> None:
+def _map_entry_value_checked(entry: bytes, depth: int) -> None:
     for number, wire_type, raw in _fields(entry):
         if number == 2 and wire_type == LEN:
-            _value(raw)
+            _value(raw, depth + 1)
 
 
-def _value(data: bytes) -> Any:
+def _value(data: bytes, depth: int) -> Any:
     """A ``google.protobuf.Value``: the last member of its ``kind`` oneof wins; unset or null is None.
 
     Consecutive occurrences of the same message member merge (a struct key by key, a list by appending);
     another member in between starts it afresh.
     """
+    if depth > MAX_DEPTH:
+        raise WireError(f"claims nested deeper than {MAX_DEPTH} levels")
     kind: int = 0  # the field number of the member that is set
     result: Any = None
     for number, wire_type, raw in _fields(data):
@@ -249,10 +293,10 @@ def _value(data: bytes) -> Any:
         elif number == 4 and wire_type == VARINT:
             kind, result = number, bool(raw)
         elif number == 5 and wire_type == LEN:
-            fields = _struct(raw)
+            fields = _struct(raw, depth + 1)
             kind, result = number, {**result, **fields} if kind == number else fields
         elif number == 6 and wire_type == LEN:
-            items = [_value(v) for n, t, v in _fields(raw) if n == 1 and t == LEN]
+            items = [_value(v, depth + 1) for n, t, v in _fields(raw) if n == 1 and t == LEN]
             kind, result = number, [*result, *items] if kind == number else items
     return result
 

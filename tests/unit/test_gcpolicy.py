@@ -72,3 +72,23 @@ def test_the_cli_run_defers_collection_and_gives_the_interpreter_back(
     assert cli.main(["-config", str(conf)]) == 3
     assert states == [(False, True)]
     assert gc.isenabled()
+
+
+def test_only_the_first_two_settles_freeze() -> None:
+    """Start-up and the first X.509 write; a config reload's new pipeline settles again, and freezing then
+    would keep that moment's cyclic garbage forever."""
+    gc.enable()
+    with gcpolicy.deferred_collection():
+        gcpolicy.settle()
+        gcpolicy.settle()
+        frozen = gc.get_freeze_count()
+
+        class Cycle:
+            def __init__(self) -> None:
+                self.me = self
+
+        garbage = [Cycle() for _ in range(100)]
+        del garbage
+        gcpolicy.settle()
+        assert gc.get_freeze_count() == frozen
+        assert gc.collect() >= 100

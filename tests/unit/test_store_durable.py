@@ -6,6 +6,7 @@ Real files and real threads; the spies on ``os.fsync`` / ``os.rename`` record an
 from __future__ import annotations
 
 import errno
+import fcntl
 import multiprocessing
 import os
 import shutil
@@ -18,8 +19,9 @@ from typing import Any
 import pytest
 
 from spiffe_helper.config.model import Config
+from spiffe_helper.errors import WriteError
 from spiffe_helper.store import durable
-from spiffe_helper.store.atomic import DATA_LINK, AtomicDir
+from spiffe_helper.store.atomic import DATA_LINK, AtomicDir, DirectoryBusy
 from spiffe_helper.store.medium import memory_backed
 from spiffe_helper.store.pruner import BackgroundPruner
 from spiffe_helper.store.writer import CredentialWriter
@@ -213,3 +215,51 @@ def test_memory_backed_directories_sync_inline(tmp_path: Path, monkeypatch: pyte
     finally:
         if medium == "memory":
             shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_failed_directory_sync_in_prune_removes_nothing_and_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    adir = AtomicDir(str(tmp_path))
+    for n in range(3):
+        adir.publish(_files(n), prune=False)
+    before = _gens(tmp_path)
+    real_fsync: Callable[[int], None] = os.fsync
+    out_dir = tmp_path.stat()
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) == (out_dir.st_dev, out_dir.st_ino):
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(WriteError, match=r'cannot sync directory ".*": Input/output error'):
+        adir.prune()
+    assert _gens(tmp_path) == before  # the swap may not be durable: the older generations stay
+    pruner = BackgroundPruner(adir)
+    pruner.request()
+    assert pruner.wait_idle(30)
+    assert "Unable to make the last update durable" in caplog.text
+    assert _gens(tmp_path) == before
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    adir.prune()
+    assert len(_gens(tmp_path)) == 2
+
+
+def test_publish_without_waiting_refuses_a_directory_another_writer_holds(tmp_path: Path) -> None:
+    """The daemon writes on its event loop on tmpfs, but never waits there for another helper's lock."""
+    adir = AtomicDir(str(tmp_path))
+    first = adir.publish(_files(1))
+    other = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)  # another open file: another flock holder
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(DirectoryBusy):
+            adir.publish(_files(2), wait=False)
+        assert os.readlink(tmp_path / DATA_LINK) == first and _gens(tmp_path) == [first]  # nothing changed
+        w = _writer(tmp_path, daemon_mode=True)
+        with pytest.raises(DirectoryBusy):
+            w.write_x509(Pki.create().context(), wait=False)
+    finally:
+        os.close(other)
+    assert adir.publish(_files(2), wait=False) != first  # free again

@@ -12,6 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from spiffe_helper.der import is_pkcs8
 from spiffe_helper.errors import SvidError
 from spiffe_helper.spiffeid import SpiffeId, TrustDomain
 from spiffe_helper.svid import WireX509Svid, X509Context, spiffe_id_of
@@ -314,3 +315,39 @@ def test_preload_verification_loads_what_the_first_signature_check_would() -> No
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
     assert out.strip() == "[] True"
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+def test_keys_in_other_der_formats_are_rejected_as_go_does(kind: str) -> None:
+    """cryptography's loader also reads SEC1 (EC) and PKCS#1 (RSA) DER; the Workload API sends PKCS#8 and the
+    key file says PRIVATE KEY (PKCS#8), so anything else is a malformed SVID, as go-spiffe decides."""
+    from cryptography.hazmat.primitives import serialization
+
+    root = make_ca()
+    leaf, leaf_key = make_leaf(root, ID, key=new_key(kind))
+    good = wire_svid(root, ID, chain=(leaf,), key=leaf_key)
+    key = serialization.load_der_private_key(good.x509_svid_key, None)
+    other = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    assert serialization.load_der_private_key(other, None) is not None  # loadable, just not PKCS#8
+    with pytest.raises(SvidError, match="private key is not unencrypted PKCS#8 DER"):
+        X509Context.from_wire([good._replace(x509_svid_key=other)], {})
+    assert X509Context.from_wire([good], {}).default_svid.key_der == good.x509_svid_key
+
+
+@pytest.mark.parametrize(
+    ("blob", "expected"),
+    [
+        (b"", False),
+        (b"\x30\x00", False),
+        (b"\x30\x03\x02\x01\x00", False),  # version only
+        (b"\x30\x05\x02\x01\x00\x30\x00", True),
+        (b"\x30\x05\x02\x01\x00\x04\x00", False),  # SEC1 shape: an OCTET STRING after the version
+        (b"\x30\x06\x02\x01\x00\x30\x00\x00", True),  # what follows the algorithm is the loader's to judge
+        (b"\x30\x05\x02\x01\x00\x30\x00\x00", False),
+        (b"\x30\x85\x00\x00\x00\x00\x05\x02\x01\x00\x30\x00", False),  # length of length > 4
+    ],
+)
+def test_is_pkcs8_shape(blob: bytes, expected: bool) -> None:
+    assert is_pkcs8(blob) is expected

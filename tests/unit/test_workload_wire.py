@@ -14,8 +14,9 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spiffe_helper.errors import SvidError
 from spiffe_helper.svid import WireX509Svid
-from spiffe_helper.workload import wire
+from spiffe_helper.workload import convert, wire
 from spiffe_helper.workload._proto import workload_pb2 as pb
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -160,12 +161,22 @@ _raw_fields = st.one_of(
 )
 
 
+def _group(number: int, content: bytes) -> bytes:
+    """A group (proto2's delimited encoding): start tag, fields, end tag of the same number."""
+    return _field(number, 3, b"") + content + _field(number, 4, b"")
+
+
 def _nested(depth: int) -> st.SearchStrategy[bytes]:
-    """Messages whose length-delimited fields may themselves hold such messages (map entries, SVIDs)."""
+    """Messages whose length-delimited fields (and groups) may themselves hold such messages."""
     if depth == 0:
         return st.lists(_raw_fields, max_size=4).map(b"".join)
     inner = _nested(depth - 1)
-    field = _raw_fields | st.builds(_len_field, st.integers(1, 6), inner)
+    field = (
+        _raw_fields
+        | st.builds(_len_field, st.integers(1, 6), inner)
+        | st.builds(_group, st.integers(1, 9), inner)
+        | st.builds(lambda n, t: _field(n, t, b""), st.integers(1, 9), st.sampled_from([3, 4]))  # unbalanced
+    )
     return st.lists(field, max_size=5).map(b"".join)
 
 
@@ -249,7 +260,9 @@ def _value_oracle(value: Any) -> Any:
         (b"\x0a", "truncated varint"),
         (b"\x0a\x05ab", "runs past the end"),
         (b"\x08" + b"\xff" * 10 + b"\x01", "longer than 10 bytes"),
-        (b"\x0b", "unsupported wire type 3"),
+        (b"\x0b", "truncated group"),
+        (b"\x0c", "end of a group that was not started"),
+        (b"\x0b\x14", "group ended by the end tag of field 2"),
         (b"\x0e", "unsupported wire type 6"),
         (b"\x00\x00", "field number 0 out of range"),
         (b"\x80\x80\x80\x80\x10\x00", "field number 536870912 out of range"),
@@ -267,3 +280,29 @@ def test_a_value_oneof_keeps_its_last_member() -> None:
     text = _len_field(3, b"t")
     entry = _len_field(1, b"k") + _len_field(2, number + text + number)
     assert wire.decode_validate_jwt_svid_response(_len_field(2, _len_field(1, entry)))[1] == {"k": 2.5}
+
+
+def test_groups_are_skipped_as_unknown_fields() -> None:
+    svid = pb.X509SVIDResponse(svids=[pb.X509SVID(spiffe_id="spiffe://example.org/w")]).SerializeToString()
+    data = _group(9, _len_field(1, b"x") + _group(2, b"")) + svid + _group(1, b"")  # a known number too
+    assert len(pb.X509SVIDResponse.FromString(data).svids) == 1
+    assert wire.decode_x509_svid_response(data)[0][0].spiffe_id == "spiffe://example.org/w"
+
+
+@pytest.mark.parametrize("kind", ["list", "struct", "group"])
+def test_deep_nesting_is_a_wire_error_not_a_recursion_error(kind: str) -> None:
+    """A hostile agent's 2,000 levels (10 kB) must be one malformed response, not a RecursionError."""
+    if kind == "group":
+        data = _field(9, 3, b"") * 2000 + _field(9, 4, b"") * 2000
+        with pytest.raises(wire.WireError, match="nested deeper"):
+            wire.decode_x509_svid_response(data)
+        return
+    value = _len_field(3, b"leaf")  # Value.string_value
+    for _ in range(2000):
+        if kind == "list":
+            value = _len_field(6, _len_field(1, value))  # Value.list_value.values[0]
+        else:
+            value = _len_field(5, _len_field(1, _len_field(1, b"k") + _len_field(2, value)))  # struct {"k": ...}
+    data = _len_field(2, _len_field(1, _len_field(1, b"claim") + _len_field(2, value)))
+    with pytest.raises(SvidError, match="nested deeper than 64 levels"):
+        convert.to_jwt_validation(data)

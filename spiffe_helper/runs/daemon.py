@@ -72,7 +72,6 @@ class Daemon:
         self._dump_failed = ErrorOnce(log, "Unable to dump bundle")
         self._jwt_watch_failed = ErrorOnce(log, "Error while watching JWT bundles", inline=True)
         self._jwt_bundle_failed = ErrorOnce(log, "Error writing JWT Bundle to disk", inline=True)
-        self._settled = False
 
     async def run(self) -> int:
         """Run until a stop is requested (returns its exit code) or a fatal error (raises)."""
@@ -117,11 +116,9 @@ class Daemon:
             self._dump_failed(exc)
             self.status.x509_failed(str(exc))
             return
-        if not self._settled:
-            # The first write loaded what start-up had not (cryptography's lazy parts, the supervisor's
-            # and health's modules): freeze those too, so later full collections skip them (see gcpolicy).
-            self._settled = True
-            gcpolicy.settle()
+        # The first write loaded what start-up had not (cryptography's lazy parts, the supervisor's and
+        # health's modules): freeze those too. gcpolicy freezes only that once; later calls do nothing.
+        gcpolicy.settle()
         self._dump_failed.reset()
         self.status.x509_written(result)
         fields = {} if result.changed else {"changed": "false"}

@@ -52,7 +52,7 @@ def fsync_all(fds: Sequence[int], *, concurrent: bool = True) -> list[OSError | 
                 break
             threads.append(thread)
     for i in range(len(fds)):
-        if not 1 <= i <= len(threads):
+        if i == 0 or i > len(threads):  # the first one, and any whose thread could not start
             sync(i)
     for thread in threads:
         thread.join()

@@ -123,7 +123,7 @@ class CredentialWriter:
         self._dir_modes = self._directory_modes()
         self._memory_dirs: dict[str, bool] = {}
         # On tmpfs/ramfs a write never waits for a disk: fsyncs inline, and the daemon writes on its loop.
-        self.x509_in_memory = bool(self.x509_files) and memory_backed(self.x509_dir)
+        self.x509_in_memory = bool(self.x509_files) and self._in_memory(self.x509_dir)
         # One AtomicDir for the X.509 directory: it remembers which generation preceded the current one.
         self._adir = (
             atomic.AtomicDir(self.x509_dir, in_memory=self.x509_in_memory)
@@ -255,8 +255,8 @@ class CredentialWriter:
             self._pruner.request()
         return not same_content
 
-    def _in_memory(self, path: str) -> bool:
-        directory = posixpath.dirname(path)
+    def _in_memory(self, directory: str) -> bool:
+        """Whether ``directory`` is on tmpfs/ramfs (looked up once per directory)."""
         if directory not in self._memory_dirs:
             self._memory_dirs[directory] = memory_backed(directory)
         return self._memory_dirs[directory]
@@ -272,5 +272,5 @@ class CredentialWriter:
                 continue
             todo.append(s)
         if todo:
-            atomic.replace_files(todo, in_memory=all(self._in_memory(s.path) for s in todo))
+            atomic.replace_files(todo, in_memory=all(self._in_memory(posixpath.dirname(s.path)) for s in todo))
         return changed

@@ -32,7 +32,7 @@ def eventually(cond: Callable[[], Any], timeout: float = 10.0, interval: float =
         time.sleep(interval)
 
 
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
     """Send ``sig`` unless ``proc`` has exited, wait (SIGKILL after ``timeout``); the exit code."""
     if proc.poll() is None:
         proc.send_signal(sig)

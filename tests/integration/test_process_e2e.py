@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from spiffe_helper.devagent.harness import DevAgentProcess
-from tests.helpers.procs import PYTHON, SIGECHO, eventually, lines
+from tests.helpers.procs import PYTHON, SIGECHO, eventually, lines, stop_process
 
 HELPER = [str(Path(PYTHON).with_name("spiffe-helper"))]
 FILES = ("svid.pem", "svid_key.pem", "svid_bundle.pem")
@@ -56,13 +56,7 @@ def helper_procs() -> Iterator[list[subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
     yield procs
     for p in procs:
-        if p.poll() is None:
-            p.terminate()  # SIGTERM first: the helper then stops its own child (nginx, sigecho)
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_process(p)  # SIGTERM first: the helper then stops its own child (nginx, sigecho)
 
 
 def _start_helper(conf: Path, procs: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:

@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 
 from spiffe_helper.devagent.harness import DevAgentProcess
-from tests.helpers.procs import PYTHON, eventually
+from tests.helpers.procs import PYTHON, eventually, stop_process
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (make system-deps installs nginx-light)")
@@ -112,13 +112,7 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
     for p in started:
-        if p.poll() is None:
-            p.terminate()  # SIGTERM first: the helper then stops its own child (nginx, sigecho)
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_process(p)  # SIGTERM first: the helper then stops its own child (nginx, sigecho)
 
 
 def test_nginx_mtls_survives_20_rotations(tmp_path: Path, sock_dir: Path, procs: list[subprocess.Popen[str]]) -> None:
